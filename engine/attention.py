@@ -1,0 +1,101 @@
+"""Multi-head scaled dot-product self-attention with separate Q, K, V and output projections.
+
+Legend: B batch, T sequence, C d_model, H heads, D = C / H head width.
+Params (local names): wq wk wv wo (C, C), bq bk bv bo (C,).
+
+    q, k, v = x@wq+bq, x@wk+bk, x@wv+bv       head h owns columns h*D:(h+1)*D
+    a       = softmax(q k^T / sqrt(D) + mask)  mask: -inf above the diagonal when causal
+    y       = concat_h(a v) @ wo + bo
+
+The three input projections run as one GEMM against [wq | wk | wv] (C, 3C): the same
+arithmetic as three products, with one pass over x instead of three.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+from .backend import array_module
+
+
+class AttentionCache(NamedTuple):
+    x2d: object  # (B*T, C) input, for the projection weight gradients
+    wqkv: object  # (C, 3C) [wq | wk | wv]
+    q: object  # (B, H, T, D) queries, already scaled by 1/sqrt(D)
+    k: object  # (B, H, T, D)
+    v: object  # (B, H, T, D)
+    probs: object  # (B, H, T, T) attention weights, rows sum to 1
+    heads2d: object  # (B*T, C) concat_h(a v), input to the output projection
+    wo: object  # (C, C)
+
+
+def causal_mask(xp, T: int, dtype):
+    """(T, T): 0 on and below the diagonal, -inf above it (position t sees 0..t)."""
+    above = xp.triu(xp.ones((T, T), dtype=bool), k=1)
+    return xp.where(above, -xp.inf, 0.0).astype(dtype)
+
+
+def softmax(scores):
+    """Softmax over the last axis, computed in place in `scores` (stable: shifted by the max)."""
+    xp = array_module(scores)
+    scores -= scores.max(axis=-1, keepdims=True)
+    xp.exp(scores, out=scores)
+    scores /= scores.sum(axis=-1, keepdims=True)
+    return scores
+
+
+def forward(x, p: dict, n_heads: int, causal: bool):
+    """x (B, T, C) -> y (B, T, C), cache."""
+    xp = array_module(x)
+    B, T, C = x.shape
+    H, D = n_heads, C // n_heads
+    x2d = x.reshape(B * T, C)
+    wqkv = xp.concatenate([p["wq"], p["wk"], p["wv"]], axis=1)  # (C, 3C)
+    bqkv = xp.concatenate([p["bq"], p["bk"], p["bv"]])  # (3C,)
+    qkv = x2d @ wqkv + bqkv  # (B*T, 3C)
+    qkv = qkv.reshape(B, T, 3, H, D).transpose(2, 0, 3, 1, 4)  # (3, B, H, T, D)
+    q = qkv[0] * (1.0 / math.sqrt(D))  # (B, H, T, D) scaled once, here
+    k, v = qkv[1], qkv[2]  # (B, H, T, D)
+    scores = q @ k.swapaxes(-1, -2)  # (B, H, T, T)
+    if causal:
+        scores += causal_mask(xp, T, scores.dtype)
+    probs = softmax(scores)  # (B, H, T, T)
+    heads = probs @ v  # (B, H, T, D)
+    heads2d = heads.transpose(0, 2, 1, 3).reshape(B * T, C)  # (B*T, C) heads side by side
+    y = heads2d @ p["wo"] + p["bo"]  # (B*T, C)
+    cache = AttentionCache(x2d, wqkv, q, k, v, probs, heads2d, p["wo"])
+    return y.reshape(B, T, C), cache
+
+
+def backward(dy, cache: AttentionCache):
+    """dy (B, T, C) -> dx (B, T, C), {"wq", "bq", "wk", "bk", "wv", "bv", "wo", "bo"}."""
+    xp = array_module(dy)
+    B, H, T, D = cache.q.shape
+    C = H * D
+    dy2d = dy.reshape(B * T, C)
+    # output projection
+    dwo = cache.heads2d.T @ dy2d  # (C, C)
+    dbo = dy2d.sum(axis=0)  # (C,)
+    dheads = (dy2d @ cache.wo.T).reshape(B, T, H, D).transpose(0, 2, 1, 3)  # (B, H, T, D)
+    # heads = probs @ v
+    dprobs = dheads @ cache.v.swapaxes(-1, -2)  # (B, H, T, T)
+    dv = cache.probs.swapaxes(-1, -2) @ dheads  # (B, H, T, D)
+    # softmax, row by row: dscores = a * (da - sum_j(da * a))
+    dscores = dprobs
+    dscores -= (dprobs * cache.probs).sum(axis=-1, keepdims=True)
+    dscores *= cache.probs  # (B, H, T, T); masked entries have a = 0, so get 0
+    # scores = q_scaled @ k^T, q_scaled = q / sqrt(D)
+    dq = (dscores @ cache.k) * (1.0 / math.sqrt(D))  # (B, H, T, D)
+    dk = dscores.swapaxes(-1, -2) @ cache.q  # (B, H, T, D)
+    # back through the fused input projection
+    dqkv = xp.stack([dq, dk, dv]).transpose(1, 3, 0, 2, 4).reshape(B * T, 3 * C)  # (B*T, 3C)
+    dwqkv = cache.x2d.T @ dqkv  # (C, 3C)
+    dbqkv = dqkv.sum(axis=0)  # (3C,)
+    dx = dqkv @ cache.wqkv.T  # (B*T, C)
+    grads = {
+        "wq": dwqkv[:, :C], "wk": dwqkv[:, C:2 * C], "wv": dwqkv[:, 2 * C:],
+        "bq": dbqkv[:C], "bk": dbqkv[C:2 * C], "bv": dbqkv[2 * C:],
+        "wo": dwo, "bo": dbo,
+    }  # fmt: skip
+    return dx.reshape(B, T, C), grads

@@ -1,0 +1,78 @@
+"""Where the engine gets its array module: NumPy on the CPU, CuPy on an NVIDIA GPU.
+
+Every engine module asks this file for its array module instead of importing one, so the
+same hand-written forward and backward passes run on either device. NumPy is the default
+and CuPy is imported only when the GPU is asked for.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+import numpy as np
+
+from .config import DEVICES
+
+
+class DeviceError(RuntimeError):
+    """The requested device cannot be used (CuPy missing, no GPU visible)."""
+
+
+def array_module(x) -> ModuleType:
+    """The module that owns array `x`: cupy for a CuPy array, numpy for anything else."""
+    if type(x).__module__.startswith("cupy"):
+        import cupy
+
+        return cupy
+    return np
+
+
+def get_backend(device: str = "cpu") -> ModuleType:
+    """The array module for `device` ("cpu" or "gpu"); a clear DeviceError if it is not usable."""
+    if device == "cpu":
+        return np
+    if device != "gpu":
+        raise DeviceError(f"unknown device {device!r}: choose one of {', '.join(DEVICES)}")
+    try:
+        import cupy
+    except ImportError:
+        raise DeviceError(
+            "the GPU needs CuPy, which is not installed: "
+            "pip install 'tfnp[gpu]' (CuPy for CUDA 12; use cupy-cuda13x for CUDA 13)"
+        ) from None
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as err:  # CUDA driver missing or broken: CuPy raises its own error types
+        raise DeviceError(f"CuPy is installed but no GPU is usable: {err}") from None
+    if count < 1:
+        raise DeviceError("CuPy is installed but no GPU is visible")
+    return cupy
+
+
+def to_numpy(x) -> np.ndarray:
+    """A NumPy copy of `x` on the host (a no-op for arrays already there)."""
+    if type(x).__module__.startswith("cupy"):
+        return x.get()
+    return np.asarray(x)
+
+
+def scatter_add_rows(index, rows, n_rows: int):
+    """out[i] = sum of rows[j] over every j with index[j] == i; out has n_rows rows.
+
+    index (N,) int, rows (N, C) -> (n_rows, C). This is the embedding's backward pass: a
+    token used several times collects the gradient of every place it was used. On the CPU
+    it sorts the rows by index and sums each run with one `add.reduceat` (deterministic and
+    much faster than `np.add.at`); on the GPU CuPy's atomic scatter-add does it in place.
+    """
+    xp = array_module(rows)
+    out = xp.zeros((n_rows, rows.shape[1]), dtype=rows.dtype)
+    if xp is not np:
+        import cupyx
+
+        cupyx.scatter_add(out, index, rows)
+        return out
+    order = np.argsort(index, kind="stable")  # (N,) rows grouped by token
+    sorted_index = index[order]
+    starts = np.flatnonzero(np.diff(sorted_index, prepend=-1))  # first row of each run
+    out[sorted_index[starts]] = np.add.reduceat(rows[order], starts, axis=0)
+    return out

@@ -1,0 +1,153 @@
+"""Checkpoints: one .npz holding the parameters under their pinned names, the optimizer's
+state under "optimizer/<kind>/<name>", and the configs and training position as JSON
+under "meta.json".
+
+Writes are atomic: the file is written beside its target under a temporary name, synced,
+then renamed over it, so a crash never leaves half a checkpoint. Loads never unpickle
+(allow_pickle=False): a checkpoint from a stranger can never run code. Every failure is a
+CheckpointError that names the file and what is wrong with it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .backend import to_numpy
+from .config import ModelConfig
+from .model import param_shapes
+
+FORMAT = "tfnp-checkpoint"
+VERSION = 1
+META = "meta.json"
+OPTIMIZER = "optimizer/"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint cannot be written, read, or used with this model."""
+
+
+@dataclass
+class Checkpoint:
+    """What a checkpoint file holds, on the host."""
+
+    path: str
+    model_cfg: ModelConfig
+    train: dict  # TrainConfig fields as saved
+    position: dict  # Trainer.position()
+    task: dict  # {"name": ..., "chars": ...}: the text task's vocabulary travels with it
+    params: dict[str, np.ndarray]
+    optimizer_state: dict[str, np.ndarray]
+
+
+def save(path: str | os.PathLike, trainer) -> None:
+    """Write the trainer's model, optimizer state and position to `path` atomically."""
+    path = Path(path)
+    meta = {
+        "format": FORMAT,
+        "version": VERSION,
+        "model": trainer.model_cfg.to_dict(),
+        "train": trainer.train_cfg.to_dict(),
+        "position": trainer.position(),
+        "task": {"name": trainer.task.name, "chars": trainer.task.chars},
+    }
+    arrays = trainer.model.params_numpy()
+    for key, value in trainer.optimizer.state_arrays().items():
+        arrays[OPTIMIZER + key] = to_numpy(value)
+    arrays[META] = np.array(json.dumps(meta))
+    write_atomic(path, arrays)
+
+
+def write_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """np.savez into a temporary file beside `path`, then rename it over `path`."""
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as err:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+        raise CheckpointError(f"{path}: cannot write the checkpoint ({err.strerror or err})") from None
+
+
+def load(path: str | os.PathLike) -> Checkpoint:
+    """Read a checkpoint written by `save`; CheckpointError names the file and the fault."""
+    path = str(path)
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise CheckpointError(f"{path}: is a directory, not a checkpoint") from None
+    except PermissionError:
+        raise CheckpointError(f"{path}: cannot be read (permission denied)") from None
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as err:
+        raise CheckpointError(f"{path}: not a readable tfnp checkpoint ({err})") from None
+    meta = _meta(path, arrays)
+    try:
+        model_cfg = ModelConfig(**meta["model"])
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"{path}: its model config is invalid ({err})") from None
+    params = {}
+    for name, shape in param_shapes(model_cfg).items():
+        value = arrays.get(name)
+        if value is None:
+            raise CheckpointError(f"{path}: parameter {name} is missing")
+        if value.shape != shape or value.dtype.kind != "f":
+            raise CheckpointError(f"{path}: parameter {name} is {value.dtype} {value.shape}, expected {shape}")
+        if not np.isfinite(value).all():
+            raise CheckpointError(f"{path}: parameter {name} holds values that are not finite")
+        params[name] = value
+    state = {k[len(OPTIMIZER) :]: v for k, v in arrays.items() if k.startswith(OPTIMIZER)}
+    return Checkpoint(path, model_cfg, meta["train"], meta["position"], meta.get("task", {}), params, state)
+
+
+def _meta(path: str, arrays: dict) -> dict:
+    raw = arrays.get(META)
+    if raw is None or raw.dtype.kind != "U" or raw.ndim != 0:
+        raise CheckpointError(f"{path}: not a tfnp checkpoint (no {META} record)")
+    try:
+        meta = json.loads(str(raw))
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"{path}: its {META} record is corrupt ({err})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a tfnp checkpoint (format {meta.get('format')!r})")
+    if meta.get("version") != VERSION:
+        raise CheckpointError(f"{path}: checkpoint version {meta.get('version')} is not {VERSION}")
+    for key in ("model", "train", "position"):
+        if not isinstance(meta.get(key), dict):
+            raise CheckpointError(f"{path}: its {META} record has no {key!r} section")
+    return meta
+
+
+def mismatch(saved: ModelConfig, wanted: ModelConfig) -> list[str]:
+    """The fields where two model configs differ, as 'field saved -> wanted' phrases
+    (dtype may differ: parameters are cast on load)."""
+    a, b = saved.to_dict(), wanted.to_dict()
+    return [f"{k} is {a[k]} in the checkpoint but {b[k]} here" for k in a if k != "dtype" and a[k] != b[k]]
+
+
+def restore(trainer, ckpt: Checkpoint) -> None:
+    """Load the checkpoint's parameters, optimizer state and position into `trainer`."""
+    differences = mismatch(ckpt.model_cfg, trainer.model_cfg)
+    if differences:
+        raise CheckpointError(f"{ckpt.path}: another model: " + "; ".join(differences))
+    xp = trainer.xp
+    for name, p in trainer.model.params.items():
+        p[...] = xp.asarray(ckpt.params[name], dtype=p.dtype)
+    same_optimizer = ckpt.train.get("optimizer") == trainer.train_cfg.optimizer
+    try:  # another optimizer starts with fresh state: the saved moments mean nothing to it
+        trainer.restore(ckpt.position, ckpt.optimizer_state if same_optimizer else None)
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(f"{ckpt.path}: its training position is corrupt ({err})") from None

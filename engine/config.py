@@ -1,0 +1,153 @@
+"""ModelConfig and TrainConfig: the two small dataclasses that say what to build and how to train it.
+
+Both are validated once, when they are made; an invalid value raises ValueError naming the
+field and the reason. Defaults reproduce the original setup: the `next` task, vocabulary 20,
+sequence length 4, d_model 32, d_ff 64, one head, one post-LN layer, ReLU, plain SGD.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+ACTIVATIONS = ("relu", "gelu")
+DTYPES = ("float32", "float64")
+TASKS = ("next", "copy", "reverse", "sort", "text")
+OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
+SCHEDULES = ("constant", "cosine")
+DEVICES = ("cpu", "gpu")
+
+
+def _require(ok: bool, field: str, why: str) -> None:
+    if not ok:
+        raise ValueError(f"{field}: {why}")
+
+
+def _positive_int(obj, *fields: str) -> None:
+    for field in fields:
+        value = getattr(obj, field)
+        _require(
+            isinstance(value, int) and not isinstance(value, bool) and value > 0,
+            field,
+            f"must be a positive integer, got {value!r}",
+        )
+
+
+def _one_of(obj, field: str, choices: tuple[str, ...]) -> None:
+    value = getattr(obj, field)
+    _require(value in choices, field, f"must be one of {', '.join(choices)}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The shape and kind of the Transformer encoder."""
+
+    vocab_size: int = 20  # V: number of distinct tokens (ids 0 .. V-1)
+    seq_len: int = 4  # longest sequence the model takes: rows of the positional table
+    d_model: int = 32  # C: width of the residual stream; even (sin/cos pairs)
+    n_heads: int = 1  # H: attention heads; each sees D = C / H columns
+    n_layers: int = 1  # L: encoder blocks stacked
+    d_ff: int = 64  # F: hidden width of the position-wise feed-forward network
+    causal: bool = False  # mask attention to later positions (position t sees 0..t)
+    norm_first: bool = False  # pre-LN blocks and a final ln_f, instead of post-LN (the original)
+    activation: str = "relu"  # feed-forward non-linearity: "relu" or "gelu" (tanh form)
+    dtype: str = "float32"  # floating type of every parameter and activation
+
+    def __post_init__(self) -> None:
+        _positive_int(self, "vocab_size", "seq_len", "d_model", "n_heads", "n_layers", "d_ff")
+        _require(
+            self.d_model % 2 == 0,
+            "d_model",
+            f"must be even (sine and cosine pairs), got {self.d_model}",
+        )
+        _require(
+            self.d_model % self.n_heads == 0,
+            "n_heads",
+            f"d_model {self.d_model} is not divisible by {self.n_heads} heads",
+        )
+        _require(isinstance(self.causal, bool), "causal", "must be True or False")
+        _require(isinstance(self.norm_first, bool), "norm_first", "must be True or False")
+        _one_of(self, "activation", ACTIVATIONS)
+        _one_of(self, "dtype", DTYPES)
+
+    @property
+    def head_dim(self) -> int:
+        """D: the columns each attention head works on."""
+        return self.d_model // self.n_heads
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# Defaults that depend on the task (chosen so each task learns well in seconds on 2 cores).
+# Keys: samples, val_samples, batch_size, epochs. Learning rates depend on the optimizer family.
+TASK_DEFAULTS = {
+    "next": dict(samples=200, val_samples=200, batch_size=1, epochs=20),
+    "copy": dict(samples=2000, val_samples=500, batch_size=32, epochs=10),
+    "reverse": dict(samples=2000, val_samples=500, batch_size=32, epochs=20),
+    "sort": dict(samples=2000, val_samples=500, batch_size=32, epochs=60),
+    "text": dict(samples=4000, val_samples=500, batch_size=32, epochs=20),
+}
+LR_DEFAULTS = {"sgd": 0.01, "momentum": 0.01, "adam": 1e-3, "adamw": 1e-3}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """What to learn and how: task, optimizer, schedule, batches, seed, device.
+
+    Fields left as None take the task's default (TASK_DEFAULTS) or the optimizer's
+    default learning rate (LR_DEFAULTS) when the config is made.
+    """
+
+    task: str = "next"  # next | copy | reverse | sort | text
+    data: str | None = None  # UTF-8 text file for the text task
+    samples: int | None = None  # training sequences
+    val_samples: int | None = None  # held-out validation sequences
+    optimizer: str = "sgd"  # sgd | momentum | adam | adamw
+    lr: float | None = None  # peak learning rate
+    momentum: float = 0.9  # SGD momentum coefficient
+    beta1: float = 0.9  # Adam: decay of the first-moment average
+    beta2: float = 0.999  # Adam: decay of the second-moment average
+    eps: float = 1e-8  # Adam: added to the root of the second moment
+    weight_decay: float = 0.01  # AdamW only: decoupled decay of weight matrices and the embedding
+    batch_size: int | None = None  # sequences per optimizer step
+    epochs: int | None = None  # passes over the training set (the run stops after this many)
+    seed: int = 0  # seeds parameters, data and shuffling: same seed, same run
+    clip: float = 0.0  # clip the global gradient norm to this value; 0 turns clipping off
+    schedule: str = "constant"  # constant | cosine (decays to 0 over the run)
+    warmup: int = 0  # steps of linear warm-up from 0 to lr
+    device: str = "cpu"  # cpu | gpu (CuPy)
+
+    def __post_init__(self) -> None:
+        _one_of(self, "task", TASKS)
+        _one_of(self, "optimizer", OPTIMIZERS)
+        _one_of(self, "schedule", SCHEDULES)
+        _one_of(self, "device", DEVICES)
+        defaults = dict(TASK_DEFAULTS[self.task], lr=LR_DEFAULTS[self.optimizer])
+        for field, value in defaults.items():
+            if getattr(self, field) is None:
+                object.__setattr__(self, field, value)
+        _positive_int(self, "samples", "val_samples", "batch_size", "epochs")
+        _require(self.lr > 0, "lr", f"must be positive, got {self.lr}")
+        _require(0 <= self.momentum < 1, "momentum", f"must be in [0, 1), got {self.momentum}")
+        _require(0 <= self.beta1 < 1, "beta1", f"must be in [0, 1), got {self.beta1}")
+        _require(0 <= self.beta2 < 1, "beta2", f"must be in [0, 1), got {self.beta2}")
+        _require(self.eps > 0, "eps", f"must be positive, got {self.eps}")
+        _require(self.weight_decay >= 0, "weight_decay", "must not be negative")
+        _require(self.clip >= 0, "clip", f"must not be negative (0 turns it off), got {self.clip}")
+        _require(
+            isinstance(self.warmup, int) and self.warmup >= 0,
+            "warmup",
+            f"must be a whole number of steps >= 0, got {self.warmup!r}",
+        )
+        _require(isinstance(self.seed, int) and self.seed >= 0, "seed", "must be an integer >= 0")
+        _require(
+            (self.task == "text") == (self.data is not None),
+            "data",
+            "the text task needs a file (--data FILE)"
+            if self.task == "text"
+            else f"only the text task reads a file, not {self.task}",
+        )
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)

@@ -1,0 +1,229 @@
+"""TransformerEncoder: the parameters, a forward pass that is a flat list of component calls,
+and a backward pass that is the same list mirrored in reverse order.
+
+Legend: B batch, T sequence (T <= seq_len), C d_model, H heads, F d_ff, V vocabulary,
+L layers. Every component is a pure pair  forward(x, params) -> (y, cache)  /
+backward(dy, cache) -> (dx, grads); this file only wires them together.
+
+    x = embed[tokens] + PE[:T]
+    post-LN (default):  x = LN1(x + attn(x));   x = LN2(x + ffn(x))
+    pre-LN (norm_first): x = x + attn(LN1(x)); x = x + ffn(LN2(x));  after the last block x = ln_f(x)
+    logits = x @ head.w + head.b;  loss = mean cross-entropy over targets != -1
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from . import attention, embedding, feedforward, layernorm, linear, loss
+from .backend import get_backend, to_numpy
+from .config import ModelConfig
+from .positional import sinusoidal
+
+ATTN = ("wq", "bq", "wk", "bk", "wv", "bv", "wo", "bo")
+FFN = ("w1", "b1", "w2", "b2")
+
+
+def param_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """The pinned parameter names and shapes, in model order (embedding first, head last)."""
+    V, C, F = cfg.vocab_size, cfg.d_model, cfg.d_ff
+    shapes: dict[str, tuple[int, ...]] = {"embed": (V, C)}
+    for i in range(cfg.n_layers):
+        p = f"layers.{i}."
+        for w, b in (("wq", "bq"), ("wk", "bk"), ("wv", "bv"), ("wo", "bo")):
+            shapes[p + "attn." + w], shapes[p + "attn." + b] = (C, C), (C,)
+        shapes[p + "ln1.gamma"], shapes[p + "ln1.beta"] = (C,), (C,)
+        shapes[p + "ffn.w1"], shapes[p + "ffn.b1"] = (C, F), (F,)
+        shapes[p + "ffn.w2"], shapes[p + "ffn.b2"] = (F, C), (C,)
+        shapes[p + "ln2.gamma"], shapes[p + "ln2.beta"] = (C,), (C,)
+    if cfg.norm_first:
+        shapes["ln_f.gamma"], shapes["ln_f.beta"] = (C,), (C,)
+    shapes["head.w"], shapes["head.b"] = (C, V), (V,)
+    return shapes
+
+
+def init_params(cfg: ModelConfig, seed: int = 0) -> dict[str, np.ndarray]:
+    """Fresh NumPy parameters: embedding ~ N(0, 1) (the scale of the positional table), weight
+    matrices ~ N(0, 1/fan_in), biases and LayerNorm betas 0, gammas 1. Drawn in float64 and
+    then cast, so a float32 and a float64 model of the same seed hold the same numbers."""
+    rng = np.random.default_rng(seed)
+    params = {}
+    for name, shape in param_shapes(cfg).items():
+        if name == "embed":
+            value = rng.standard_normal(shape)
+        elif len(shape) == 2:
+            value = rng.standard_normal(shape) / np.sqrt(shape[0])
+        elif name.endswith("gamma"):
+            value = np.ones(shape)
+        else:
+            value = np.zeros(shape)
+        params[name] = value.astype(cfg.dtype)
+    return params
+
+
+class BlockCache(NamedTuple):
+    attn: attention.AttentionCache
+    ln1: layernorm.LayerNormCache
+    ffn: feedforward.FeedForwardCache
+    ln2: layernorm.LayerNormCache
+
+
+class ModelCache(NamedTuple):
+    embedding: embedding.EmbeddingCache
+    blocks: list[BlockCache]
+    ln_f: layernorm.LayerNormCache | None  # only when norm_first
+    head: linear.LinearCache
+
+
+class TransformerEncoder:
+    """A Transformer encoder with hand-written forward and backward passes.
+
+    model = TransformerEncoder(ModelConfig(), seed=0)
+    loss, grads = model.loss_and_grads(tokens, targets)   # tokens, targets: int (B, T)
+    """
+
+    def __init__(self, cfg: ModelConfig, seed: int = 0, device: str = "cpu", params=None):
+        self.cfg = cfg
+        self.device = device
+        self.xp = get_backend(device)
+        source = init_params(cfg, seed) if params is None else params
+        self.params = {name: self.xp.asarray(source[name], dtype=cfg.dtype) for name in param_shapes(cfg)}
+        self.pe = self.xp.asarray(sinusoidal(cfg.seq_len, cfg.d_model, cfg.dtype))  # (seq_len, C)
+
+    @property
+    def num_params(self) -> int:
+        return sum(int(p.size) for p in self.params.values())
+
+    def params_numpy(self) -> dict[str, np.ndarray]:
+        """Host copies of the parameters, in model order (what checkpoints store)."""
+        return {name: to_numpy(p).copy() for name, p in self.params.items()}
+
+    def _group(self, prefix: str, names: tuple[str, ...]) -> dict:
+        return {name: self.params[prefix + name] for name in names}
+
+    def _tokens(self, tokens):
+        tokens = self.xp.asarray(tokens)
+        if tokens.ndim != 2 or tokens.dtype.kind not in "iu":
+            raise ValueError(f"tokens must be an int array of shape (B, T), got {tokens.dtype} {tokens.shape}")
+        if not 1 <= tokens.shape[1] <= self.cfg.seq_len:
+            raise ValueError(f"sequence length {tokens.shape[1]} is outside 1..seq_len {self.cfg.seq_len}")
+        return tokens
+
+    # ----------------------------------------------------------------------------- forward
+    def forward(self, tokens, x0=None):
+        """tokens (B, T) int -> logits (B, T, V), cache.
+
+        x0 (B, T, C), if given, replaces embed[tokens] + PE: the gradient check uses it to
+        perturb the input embeddings themselves."""
+        cfg, P = self.cfg, self.params
+        tokens = self._tokens(tokens)
+        T = tokens.shape[1]
+        x, c_embed = embedding.forward(tokens, P["embed"])  # (B, T, C)
+        x = x + self.pe[:T] if x0 is None else self.xp.asarray(x0, dtype=cfg.dtype)  # (B, T, C)
+        blocks = []
+        for i in range(cfg.n_layers):
+            block = self._block_forward_pre if cfg.norm_first else self._block_forward_post
+            x, c_block = block(x, f"layers.{i}.")  # (B, T, C)
+            blocks.append(c_block)
+        c_ln_f = None
+        if cfg.norm_first:
+            x, c_ln_f = layernorm.forward(x, P["ln_f.gamma"], P["ln_f.beta"])  # (B, T, C)
+        logits, c_head = linear.forward(x, P["head.w"], P["head.b"])  # (B, T, V)
+        return logits, ModelCache(c_embed, blocks, c_ln_f, c_head)
+
+    def _block_forward_post(self, x, p: str):
+        """Post-LN block (the original): x = LN1(x + attn(x)); x = LN2(x + ffn(x))."""
+        cfg, P = self.cfg, self.params
+        a, c_attn = attention.forward(x, self._group(p + "attn.", ATTN), cfg.n_heads, cfg.causal)
+        x, c_ln1 = layernorm.forward(x + a, P[p + "ln1.gamma"], P[p + "ln1.beta"])
+        f, c_ffn = feedforward.forward(x, self._group(p + "ffn.", FFN), cfg.activation)
+        x, c_ln2 = layernorm.forward(x + f, P[p + "ln2.gamma"], P[p + "ln2.beta"])
+        return x, BlockCache(c_attn, c_ln1, c_ffn, c_ln2)
+
+    def _block_forward_pre(self, x, p: str):
+        """Pre-LN block: x = x + attn(LN1(x)); x = x + ffn(LN2(x))."""
+        cfg, P = self.cfg, self.params
+        h, c_ln1 = layernorm.forward(x, P[p + "ln1.gamma"], P[p + "ln1.beta"])
+        a, c_attn = attention.forward(h, self._group(p + "attn.", ATTN), cfg.n_heads, cfg.causal)
+        x = x + a
+        h, c_ln2 = layernorm.forward(x, P[p + "ln2.gamma"], P[p + "ln2.beta"])
+        f, c_ffn = feedforward.forward(h, self._group(p + "ffn.", FFN), cfg.activation)
+        x = x + f
+        return x, BlockCache(c_attn, c_ln1, c_ffn, c_ln2)
+
+    # ---------------------------------------------------------------------------- backward
+    def backward(self, dlogits, cache: ModelCache):
+        """dlogits (B, T, V) -> (grads with the keys of params, dx0 (B, T, C)).
+
+        The forward calls, mirrored in reverse; dx0 is the gradient w.r.t. embed[tokens] + PE."""
+        grads: dict = {}
+        dx, g = linear.backward(dlogits, cache.head)  # (B, T, C)
+        _put(grads, "head.", g)
+        if self.cfg.norm_first:
+            dx, g = layernorm.backward(dx, cache.ln_f)  # (B, T, C)
+            _put(grads, "ln_f.", g)
+        for i in reversed(range(self.cfg.n_layers)):
+            block = self._block_backward_pre if self.cfg.norm_first else self._block_backward_post
+            dx = block(dx, cache.blocks[i], grads, f"layers.{i}.")  # (B, T, C)
+        # x = embed[tokens] + PE: the positional table has no parameters, dx flows through
+        _put(grads, "", embedding.backward(dx, cache.embedding))
+        return {name: grads[name] for name in self.params}, dx
+
+    @staticmethod
+    def _block_backward_post(dx, c: BlockCache, grads: dict, p: str):
+        """Mirror of _block_forward_post; the residual adds the gradient of both branches."""
+        dr, g = layernorm.backward(dx, c.ln2)  # r = x + ffn(x)
+        _put(grads, p + "ln2.", g)
+        dx, g = feedforward.backward(dr, c.ffn)
+        _put(grads, p + "ffn.", g)
+        dx += dr
+        dr, g = layernorm.backward(dx, c.ln1)  # r = x + attn(x)
+        _put(grads, p + "ln1.", g)
+        dx, g = attention.backward(dr, c.attn)
+        _put(grads, p + "attn.", g)
+        dx += dr
+        return dx
+
+    @staticmethod
+    def _block_backward_pre(dx, c: BlockCache, grads: dict, p: str):
+        """Mirror of _block_forward_pre."""
+        dh, g = feedforward.backward(dx, c.ffn)  # x = x + ffn(LN2(x))
+        _put(grads, p + "ffn.", g)
+        dh, g = layernorm.backward(dh, c.ln2)
+        _put(grads, p + "ln2.", g)
+        dx = dx + dh
+        dh, g = attention.backward(dx, c.attn)  # x = x + attn(LN1(x))
+        _put(grads, p + "attn.", g)
+        dh, g = layernorm.backward(dh, c.ln1)
+        _put(grads, p + "ln1.", g)
+        return dx + dh
+
+    # ------------------------------------------------------------------------------- loss
+    def loss_and_grads(self, tokens, targets):
+        """tokens, targets (B, T) int; a target of -1 does not count -> (loss, grads)."""
+        value, grads, _ = self.forward_backward(tokens, targets)
+        return value, grads
+
+    def forward_backward(self, tokens, targets):
+        """loss_and_grads that also returns the logits (B, T, V), for accuracy."""
+        logits, cache = self.forward(tokens)
+        value, c_loss = loss.forward(logits, self.xp.asarray(targets))
+        grads, _ = self.backward(loss.backward(1.0, c_loss), cache)
+        return value, grads, logits
+
+    def analyze(self, tokens) -> tuple[np.ndarray, list[np.ndarray]]:
+        """tokens (B, T) -> host arrays: probabilities (B, T, V) and, per layer, the
+        attention weights (B, H, T, T). What the lab shows; no gradients."""
+        logits, cache = self.forward(tokens)
+        z = to_numpy(logits).astype(np.float64)
+        z -= z.max(axis=-1, keepdims=True)
+        probs = np.exp(z)
+        probs /= probs.sum(axis=-1, keepdims=True)
+        return probs, [to_numpy(c.attn.probs) for c in cache.blocks]
+
+
+def _put(grads: dict, prefix: str, local: dict) -> None:
+    for name, g in local.items():
+        grads[prefix + name] = g

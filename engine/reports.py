@@ -1,0 +1,67 @@
+"""The plain reports the trainer returns: what happened in one step, in one epoch, and what
+the model makes of the probe sample. Floats, dicts and NumPy arrays only, so the engine
+can be used and tested without any UI, and the lab can keep them as history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ProbeReport:
+    """The model's view of one sequence: its predictions and attention weights."""
+
+    tokens: np.ndarray  # (T,) input ids
+    targets: np.ndarray  # (T,) right answers, -1 where unknown
+    probs: np.ndarray  # (T, V) predicted distribution at each position
+    attention: np.ndarray  # (L, H, T, T) attention weights of every layer and head
+
+    @property
+    def predictions(self) -> np.ndarray:
+        """(T,) the most probable token at each position."""
+        return self.probs.argmax(axis=-1)
+
+    def top(self, k: int = 3) -> tuple[np.ndarray, np.ndarray]:
+        """(T, k) ids and (T, k) probabilities of the k most probable tokens, best first."""
+        ids = np.argsort(-self.probs, axis=-1, kind="stable")[:, :k]
+        return ids, np.take_along_axis(self.probs, ids, axis=-1)
+
+
+@dataclass(frozen=True)
+class StepReport:
+    """One optimizer step on one batch."""
+
+    step: int  # optimizer steps done, this one included (1-based)
+    epoch: int  # the epoch this step belongs to (1-based)
+    loss: float  # mean cross-entropy of the batch, before the update
+    acc: float  # fraction of the batch's counted positions predicted right
+    lr: float  # learning rate used
+    grad_norm: float  # global gradient norm, before clipping
+    grad_norms: dict[str, float]  # per tensor, before clipping, in model order
+    update_ratios: dict[str, float]  # per tensor: |update| / |weight|
+    epoch_report: EpochReport | None = None  # set on the last step of an epoch
+
+
+@dataclass(frozen=True)
+class EpochReport:
+    """One finished epoch: training averages, validation, and the probe sample."""
+
+    epoch: int  # epochs done (1-based)
+    step: int  # optimizer steps done
+    loss: float  # mean training loss over the epoch's batches
+    acc: float  # training accuracy over the epoch
+    val_loss: float
+    val_acc: float
+    lr: float  # learning rate of the epoch's last step
+    grad_norm: float  # global gradient norm of the epoch's last step
+    seconds: float  # training time so far (wall clock inside step())
+    grad_norms: dict[str, float]  # last step's, per tensor
+    update_ratios: dict[str, float]  # last step's, per tensor
+    probe: ProbeReport
+
+    def metrics(self) -> dict:
+        """The JSON line written by --metrics-out."""
+        keys = ("epoch", "step", "loss", "acc", "val_loss", "val_acc", "lr", "grad_norm", "seconds")
+        return {key: getattr(self, key) for key in keys}

@@ -1,0 +1,208 @@
+"""Trainer: owns the model, the task, the optimizer and the schedule, and takes steps.
+
+    report = trainer.step()          one optimizer step on one batch -> StepReport
+    report = trainer.run_epoch()     steps to the end of the current epoch -> EpochReport
+
+Batches: each epoch visits the training set in a fresh order, drawn from (seed, epoch), so
+a run is a pure function of its configs (bit-identical losses on the same machine) and a
+checkpoint needs no random state to resume exactly. A step whose loss or gradient is not
+finite raises TrainingDiverged before anything is updated: the parameters stay those of
+the last good step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+
+import numpy as np
+
+from . import loss as cross_entropy
+from .backend import to_numpy
+from .config import ModelConfig, TrainConfig
+from .loss import IGNORE
+from .model import TransformerEncoder
+from .optim import apply_updates, clip_gradients, learning_rate, make_optimizer
+from .reports import EpochReport, ProbeReport, StepReport
+from .tasks import Task, make_task
+
+EVAL_BATCH = 256  # sequences per forward pass when evaluating
+
+
+class TrainingDiverged(RuntimeError):
+    """A step produced a non-finite loss or gradient; nothing was updated."""
+
+
+class Trainer:
+    """Trains a TransformerEncoder on a task, one step at a time."""
+
+    def __init__(self, model_cfg: ModelConfig, train_cfg: TrainConfig, task: Task | None = None,
+                 model: TransformerEncoder | None = None) -> None:  # fmt: skip
+        self.train_cfg = train_cfg
+        self.task = task or make_task(train_cfg, model_cfg.vocab_size, model_cfg.seq_len)
+        if self.task.vocab_size != model_cfg.vocab_size:
+            raise ValueError(
+                f"vocab_size: the {self.task.name} task has {self.task.vocab_size} tokens, "
+                f"the model {model_cfg.vocab_size}"
+            )
+        if self.task.needs_causal and not model_cfg.causal:
+            raise ValueError("causal: the text task needs a causal model, or it reads the next character off its input")
+        self.model = model or TransformerEncoder(model_cfg, seed=train_cfg.seed, device=train_cfg.device)
+        self.xp = self.model.xp
+        self.optimizer = make_optimizer(
+            train_cfg.optimizer, train_cfg.momentum, train_cfg.beta1, train_cfg.beta2,
+            train_cfg.eps, train_cfg.weight_decay,
+        )  # fmt: skip
+        n = len(self.task.train_tokens)
+        self.steps_per_epoch = math.ceil(n / train_cfg.batch_size)
+        self.total_steps = self.steps_per_epoch * train_cfg.epochs
+        self.step_count = 0  # optimizer steps done
+        self.seconds = 0.0  # time spent inside step()
+        self._epoch_sums = [0.0, 0, 0]  # this epoch so far: loss * positions, right, positions
+        self._order_epoch = -1
+        self._order = np.arange(n)
+
+    @property
+    def model_cfg(self) -> ModelConfig:
+        return self.model.cfg
+
+    @property
+    def epoch(self) -> int:
+        """Epochs completed."""
+        return self.step_count // self.steps_per_epoch
+
+    @property
+    def finished(self) -> bool:
+        """True once the configured number of epochs is done (step() still works after)."""
+        return self.step_count >= self.total_steps
+
+    # ------------------------------------------------------------------------------ steps
+    def batch(self, step: int) -> tuple[np.ndarray, np.ndarray]:
+        """The (tokens, targets) of 0-based optimizer step `step`, each (B, T)."""
+        epoch, i = divmod(step, self.steps_per_epoch)
+        if epoch != self._order_epoch:
+            rng = np.random.default_rng([self.train_cfg.seed, epoch])
+            self._order = rng.permutation(len(self.task.train_tokens))
+            self._order_epoch = epoch
+        bs = self.train_cfg.batch_size
+        rows = self._order[i * bs : (i + 1) * bs]
+        return self.task.train_tokens[rows], self.task.train_targets[rows]
+
+    def step(self) -> StepReport:
+        """One optimizer step on the next batch."""
+        start = time.perf_counter()
+        cfg, params = self.train_cfg, self.model.params
+        tokens, targets = self.batch(self.step_count)
+        loss, grads, logits = self.model.forward_backward(tokens, targets)
+        grad_sq = self._squared_norms(grads)  # (P,) per tensor, before clipping
+        grad_norm = math.sqrt(float(grad_sq.sum()))
+        self._refuse_unless(math.isfinite(loss), f"the loss is {loss}")
+        self._refuse_unless(math.isfinite(grad_norm), f"the gradient norm is {grad_norm}")
+        lr = learning_rate(self.step_count, cfg.lr, cfg.schedule, cfg.warmup, self.total_steps)
+        clip_gradients(grads, grad_norm, cfg.clip)
+        updates = self.optimizer.updates(params, grads, lr)
+        update_sq = self._squared_norms(updates)
+        self._refuse_unless(np.isfinite(update_sq).all(), f"the update is not finite at lr {lr:g}")
+        apply_updates(params, updates)
+        ratios = np.sqrt(update_sq) / np.maximum(np.sqrt(self._squared_norms(params)), 1e-30)
+        right, counted = self._right_and_counted(logits, targets)
+        self.step_count += 1
+        self._epoch_sums = [self._epoch_sums[0] + loss * counted, self._epoch_sums[1] + right,
+                            self._epoch_sums[2] + counted]  # fmt: skip
+        self.seconds += time.perf_counter() - start
+        report = StepReport(
+            step=self.step_count, epoch=(self.step_count - 1) // self.steps_per_epoch + 1,
+            loss=loss, acc=right / counted, lr=lr, grad_norm=grad_norm,
+            grad_norms=dict(zip(params, np.sqrt(grad_sq).tolist())),
+            update_ratios=dict(zip(params, ratios.tolist())),
+        )  # fmt: skip
+        if self.step_count % self.steps_per_epoch == 0:
+            report = dataclasses.replace(report, epoch_report=self._end_epoch(report))
+        return report
+
+    def _refuse_unless(self, finite: bool, what: str) -> None:
+        """Raise TrainingDiverged for the step about to be taken, before any update."""
+        if not finite:
+            raise TrainingDiverged(
+                f"step {self.step_count + 1}: {what}; training stopped with the parameters of "
+                f"step {self.step_count} (try a lower --lr, or --clip 1)"
+            )
+
+    def run_epoch(self) -> EpochReport:
+        """Steps until the current epoch ends; its report."""
+        while True:
+            report = self.step()
+            if report.epoch_report is not None:
+                return report.epoch_report
+
+    def _right_and_counted(self, logits, targets) -> tuple[int, int]:
+        targets = self.xp.asarray(targets)
+        counted = targets != IGNORE
+        right = (logits.argmax(axis=-1) == targets) & counted
+        return int(right.sum()), int(counted.sum())
+
+    def _squared_norms(self, arrays: dict) -> np.ndarray:
+        """float64 (n,) squared L2 norm of each array, fetched to the host in one go."""
+        xp = self.xp
+        sq = xp.stack([xp.vdot(a.ravel(), a.ravel()) for a in arrays.values()])
+        return to_numpy(sq).astype(np.float64)
+
+    def _end_epoch(self, last: StepReport) -> EpochReport:
+        loss_sum, right, counted = self._epoch_sums
+        self._epoch_sums = [0.0, 0, 0]
+        val_loss, val_acc = self.evaluate(self.task.val_tokens, self.task.val_targets)
+        return EpochReport(
+            epoch=self.epoch, step=self.step_count, loss=loss_sum / counted, acc=right / counted,
+            val_loss=val_loss, val_acc=val_acc, lr=last.lr, grad_norm=last.grad_norm,
+            seconds=self.seconds, grad_norms=last.grad_norms, update_ratios=last.update_ratios,
+            probe=self.probe(),
+        )  # fmt: skip
+
+    # -------------------------------------------------------------------------- evaluation
+    def evaluate(self, tokens: np.ndarray, targets: np.ndarray) -> tuple[float, float]:
+        """Mean loss and accuracy over counted positions, without gradients."""
+        loss_sum, right_sum, counted_sum = 0.0, 0, 0
+        for i in range(0, len(tokens), EVAL_BATCH):
+            tok, tgt = tokens[i : i + EVAL_BATCH], targets[i : i + EVAL_BATCH]
+            logits, _ = self.model.forward(tok)
+            right, counted = self._right_and_counted(logits, tgt)
+            if counted:
+                loss_sum += cross_entropy.forward(logits, self.xp.asarray(tgt))[0] * counted
+            right_sum += right
+            counted_sum += counted
+        return loss_sum / max(counted_sum, 1), right_sum / max(counted_sum, 1)
+
+    def probe(self, tokens: np.ndarray | None = None) -> ProbeReport:
+        """The model's predictions and attention for one sequence (1, T): the task's
+        probe sample by default, or any tokens (the lab's typed sequences)."""
+        if tokens is None:
+            tokens, targets = self.task.probe()
+        else:
+            targets = self.task.targets_for(tokens)
+        probs, attention = self.model.analyze(tokens)
+        return ProbeReport(
+            tokens=np.asarray(tokens)[0], targets=np.asarray(targets)[0], probs=probs[0],
+            attention=np.stack([a[0] for a in attention]),
+        )  # fmt: skip
+
+    # ------------------------------------------------------------------------ checkpoints
+    def position(self) -> dict:
+        """Where training stands, as plain JSON-able data (saved in checkpoints)."""
+        return {
+            "step": self.step_count,
+            "epoch": self.epoch,
+            "seconds": self.seconds,
+            "epoch_sums": list(self._epoch_sums),
+            "optimizer_t": self.optimizer.t,
+        }
+
+    def restore(self, position: dict, optimizer_state: dict | None) -> None:
+        """Continue from a saved position (parameters are loaded separately); without
+        optimizer_state the optimizer starts afresh."""
+        self.step_count = int(position["step"])
+        self.seconds = float(position["seconds"])
+        loss_sum, right, counted = position["epoch_sums"]
+        self._epoch_sums = [float(loss_sum), int(right), int(counted)]
+        t = 0 if optimizer_state is None else int(position["optimizer_t"])
+        self.optimizer.load_state_arrays(t, optimizer_state or {}, self.xp, self.model.cfg.dtype)

@@ -1,0 +1,99 @@
+"""Each optimizer against a step computed by hand, clipping, and the schedules."""
+
+import math
+
+import numpy as np
+import pytest
+
+from engine.optim import SGD, Adam, AdamW, Momentum, clip_gradients, learning_rate, make_optimizer
+
+
+def params_and_grads():
+    params = {"w": np.array([[1.0, -2.0]]), "b": np.array([0.5])}
+    grads = {"w": np.array([[0.5, 0.1]]), "b": np.array([-0.2])}
+    return params, grads
+
+
+def test_sgd():
+    params, grads = params_and_grads()
+    SGD().step(params, grads, lr=0.1)
+    np.testing.assert_allclose(params["w"], [[0.95, -2.01]], rtol=1e-15)
+    np.testing.assert_allclose(params["b"], [0.52], rtol=1e-15)
+
+
+def test_momentum_two_steps():
+    params, grads = params_and_grads()
+    opt = Momentum(momentum=0.9)
+    opt.step(params, grads, lr=0.1)  # v = g
+    np.testing.assert_allclose(params["w"], [[0.95, -2.01]], rtol=1e-15)
+    opt.step(params, grads, lr=0.1)  # v = 0.9 g + g = 1.9 g
+    np.testing.assert_allclose(params["w"], [[0.95 - 0.095, -2.01 - 0.019]], rtol=1e-14)
+
+
+def test_adam_first_and_second_step():
+    params, grads = params_and_grads()
+    opt = Adam(beta1=0.9, beta2=0.999, eps=1e-8)
+    opt.step(params, grads, lr=0.01)
+    # step 1: m = 0.1 g, s = 0.001 g^2; bias-corrected mhat = g, shat = g^2: u = lr g / (|g| + eps)
+    np.testing.assert_allclose(params["w"], [[1 - 0.01 * 0.5 / (0.5 + 1e-8), -2 - 0.01 * 0.1 / (0.1 + 1e-8)]])
+    g2 = {"w": np.array([[-0.5, 0.3]]), "b": np.array([0.0])}
+    before = params["w"].copy()
+    opt.step(params, g2, lr=0.01)
+    m = 0.9 * 0.1 * np.array([0.5, 0.1]) + 0.1 * np.array([-0.5, 0.3])
+    s = 0.999 * 0.001 * np.array([0.25, 0.01]) + 0.001 * np.array([0.25, 0.09])
+    u = 0.01 * (m / (1 - 0.9**2)) / (np.sqrt(s / (1 - 0.999**2)) + 1e-8)
+    np.testing.assert_allclose(params["w"][0], before[0] - u, rtol=1e-13)
+
+
+def test_adamw_decays_matrices_but_not_vectors():
+    params, grads = params_and_grads()
+    plain, _ = params_and_grads()
+    AdamW(weight_decay=0.1).step(params, grads, lr=0.01)
+    Adam().step(plain, grads, lr=0.01)
+    np.testing.assert_allclose(params["w"], plain["w"] - 0.01 * 0.1 * np.array([[1.0, -2.0]]), rtol=1e-14)
+    np.testing.assert_array_equal(params["b"], plain["b"])
+
+
+def test_updates_leave_parameters_alone_and_step_returns_what_it_applied():
+    params, grads = params_and_grads()
+    before = {k: v.copy() for k, v in params.items()}
+    updates = SGD().updates(params, grads, lr=0.1)
+    assert all(np.array_equal(before[k], params[k]) for k in params)
+    applied = make_optimizer("sgd").step(params, grads, lr=0.1)
+    for k in params:
+        np.testing.assert_allclose(params[k], before[k] - applied[k])
+        np.testing.assert_allclose(updates[k], applied[k])
+
+
+def test_float32_stays_float32():
+    params = {"w": np.ones((2, 2), np.float32)}
+    grads = {"w": np.full((2, 2), 0.5, np.float32)}
+    for name in ("sgd", "momentum", "adam", "adamw"):
+        updates = make_optimizer(name).step(params, grads, lr=1e-3)
+        assert updates["w"].dtype == np.float32 and params["w"].dtype == np.float32, name
+
+
+def test_clip_scales_to_the_max_norm():
+    grads = {"a": np.array([3.0]), "b": np.array([4.0])}
+    factor = clip_gradients(grads, 5.0, 1.0)
+    assert factor == pytest.approx(1 / 5, rel=1e-6)
+    assert math.hypot(grads["a"][0], grads["b"][0]) == pytest.approx(1.0, rel=1e-6)
+    assert clip_gradients(grads, 1.0, 10.0) == 1.0  # below the limit: untouched
+    assert clip_gradients(grads, 1e9, 0.0) == 1.0  # 0 turns clipping off
+
+
+def test_schedules():
+    assert learning_rate(0, 0.1, "constant", 0, 100) == 0.1
+    assert learning_rate(99, 0.1, "constant", 0, 100) == 0.1
+    assert [learning_rate(s, 1.0, "constant", 4, 100) for s in range(5)] == [0.25, 0.5, 0.75, 1.0, 1.0]
+    assert learning_rate(10, 1.0, "cosine", 10, 110) == pytest.approx(1.0)  # end of warm-up
+    assert learning_rate(60, 1.0, "cosine", 10, 110) == pytest.approx(0.5)  # half way: cos(pi/2)
+    assert learning_rate(110, 1.0, "cosine", 10, 110) == pytest.approx(0.0, abs=1e-15)
+    assert learning_rate(500, 1.0, "cosine", 10, 110) == pytest.approx(0.0, abs=1e-15)  # stays there
+
+
+def test_unknown_names():
+    with pytest.raises(ValueError, match="optimizer"):
+        make_optimizer("rmsprop")
+    with pytest.raises(ValueError, match="schedule"):
+        learning_rate(0, 1.0, "step", 0, 10)

@@ -1,0 +1,135 @@
+"""The command line: --headless training, its files, and one clear line for every mistake."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from engine import checkpoint
+from tfnp_tui.cli import main
+
+FAST = ["--headless", "--samples", "40", "--val-samples", "10", "--batch-size", "4", "--epochs", "3"]
+
+
+def run(argv, capsys):
+    status = main(argv)
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_headless_trains_prints_a_line_per_epoch_and_a_summary(capsys):
+    status, out, err = run(FAST, capsys)
+    assert status == 0, err
+    lines = [line for line in out.splitlines() if line.startswith("epoch")]
+    assert len(lines) == 3 and lines[0].startswith("epoch 1/3")
+    assert "val_acc" in lines[0] and "done: 3 epochs, 30 steps" in out
+
+
+def test_metrics_out_writes_one_json_object_per_epoch(tmp_path, capsys):
+    path = tmp_path / "m.jsonl"
+    status, _, err = run([*FAST, "--metrics-out", str(path)], capsys)
+    assert status == 0, err
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    for key in ("epoch", "step", "loss", "acc", "val_loss", "val_acc", "lr", "grad_norm", "seconds"):
+        assert key in rows[0]
+    assert rows[-1]["step"] == 30
+
+
+def test_save_then_load_goes_on_where_it_stopped(tmp_path, capsys):
+    ckpt = tmp_path / "run.npz"
+    full = tmp_path / "full.jsonl"
+    assert run([*FAST, "--optimizer", "adam", "--epochs", "4", "--metrics-out", str(full)], capsys)[0] == 0
+    part = tmp_path / "part.jsonl"
+    assert (
+        run([*FAST, "--optimizer", "adam", "--epochs", "2", "--save", str(ckpt), "--metrics-out", str(part)], capsys)[0]
+        == 0
+    )
+    status, out, err = run(["--headless", "--load", str(ckpt), "--epochs", "4", "--metrics-out", str(part)], capsys)
+    assert status == 0, err
+    resumed = [json.loads(line) for line in part.read_text().splitlines()]
+    expected = [json.loads(line) for line in full.read_text().splitlines()]
+    assert [r["loss"] for r in resumed] == [r["loss"] for r in expected]  # bit-identical
+    status, out, _ = run(["--headless", "--load", str(ckpt)], capsys)  # not saved again: still at epoch 2
+    assert status == 0
+
+
+def test_a_checkpoint_that_is_done_says_so(tmp_path, capsys):
+    ckpt = tmp_path / "run.npz"
+    assert run([*FAST, "--save", str(ckpt)], capsys)[0] == 0
+    status, out, _ = run(["--headless", "--load", str(ckpt)], capsys)
+    assert status == 0 and "already trained 3 epochs" in out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--lr", "-1"], "--lr: must be positive"),
+        (["--heads", "3"], "--heads: d_model 32 is not divisible by 3 heads"),
+        (["--d-model", "31"], "--d-model: must be even"),
+        (["--layers", "0"], "--layers: must be a positive integer"),
+        (["--layers", "x"], "argument --layers: invalid int value: 'x'"),
+        (["--optimizer", "lbfgs"], "argument --optimizer: invalid choice: 'lbfgs'"),
+        (["--bogus"], "unrecognized arguments: --bogus"),
+        (["--task", "text"], "--data: the text task needs a file"),
+        (["--task", "text", "--data", "/no/such/file.txt"], "/no/such/file.txt: no such file"),
+        (["--data", "x.txt"], "--data: only the text task reads a file"),
+        (["--load", "/no/such.npz"], "/no/such.npz: no such file"),
+        (["--save", "/no/such/dir/x.npz"], "/no/such/dir/x.npz: the folder /no/such/dir does not exist"),
+        (["--metrics-out", "/"], "/: is a directory"),
+        (["--samples", "10000", "--seq-len", "2", "--vocab", "5"], "only 16 distinct sequences"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_status_2(argv, message, capsys):
+    status, out, err = run(["--headless", *argv], capsys)
+    assert status == 2
+    assert err.count("\n") == 1 and err.startswith("tfnp-tui: error: ") and message in err, err
+    assert "Traceback" not in err + out
+
+
+def test_text_task_errors_and_a_run(tmp_path, capsys):
+    data = tmp_path / "t.txt"
+    data.write_bytes(b"\xff\xfe not utf-8")
+    status, _, err = run(["--headless", "--task", "text", "--data", str(data)], capsys)
+    assert status == 2 and "not UTF-8 text" in err
+    data.write_text("the cat sat on the mat. " * 30)
+    status, _, err = run(["--headless", "--task", "text", "--data", str(data), "--no-causal"], capsys)
+    assert status == 2 and "--no-causal: the text task needs a causal model" in err
+    status, _, err = run(["--headless", "--task", "text", "--data", str(data), "--vocab", "50"], capsys)
+    assert status == 2 and "--vocab: the text task takes its vocabulary from the file (11 characters)" in err
+    status, out, err = run(["--headless", "--task", "text", "--data", str(data), "--seq-len", "8", "--samples", "64",
+                            "--epochs", "1"], capsys)  # fmt: skip
+    assert status == 0, err
+    assert "causal" in out
+
+
+def test_a_flag_that_contradicts_the_checkpoint_is_named(tmp_path, capsys):
+    ckpt = tmp_path / "run.npz"
+    assert run([*FAST, "--epochs", "1", "--save", str(ckpt)], capsys)[0] == 0
+    status, _, err = run(["--headless", "--load", str(ckpt), "--d-model", "64"], capsys)
+    assert status == 2 and f"{ckpt} holds a model with d_model 32, but --d-model 64 was given" in err
+    ckpt.write_bytes(b"garbage")
+    status, _, err = run(["--headless", "--load", str(ckpt)], capsys)
+    assert status == 2 and "not a readable tfnp checkpoint" in err
+
+
+def test_a_diverging_run_stops_with_one_line_and_keeps_the_last_good_parameters(tmp_path, capsys):
+    ckpt = tmp_path / "run.npz"
+    status, out, err = run([*FAST, "--lr", "1e35", "--save", str(ckpt)], capsys)
+    assert status == 2
+    assert err.count("\n") == 1 and "training diverged at step 1: the update is not finite" in err
+    saved = checkpoint.load(ckpt)
+    assert saved.position["step"] == 0 and all(np.isfinite(p).all() for p in saved.params.values())
+
+
+def test_the_console_script_and_python_m(tmp_path):
+    """The installed entry points run as a user would start them: exit status and stderr only."""
+    result = subprocess.run([sys.executable, "-m", "tfnp_tui", "--headless", "--heads", "0"],
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr == "tfnp-tui: error: --heads: must be a positive integer, got 0\n"
+    result = subprocess.run([sys.executable, "-m", "tfnp_tui", *FAST, "--epochs", "1"],
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 0 and "done: 1 epochs" in result.stdout

@@ -1,0 +1,1 @@
+"""tfnp-tui: the terminal lab that trains the tfnp Transformer live, and its command line."""

@@ -1,0 +1,137 @@
+"""--headless: the Trainer loop in the terminal, without the lab.
+
+A rich progress bar while it trains, one line per epoch (loss, accuracy, validation),
+a final summary; --metrics-out writes one JSON line per epoch, --save a checkpoint at the
+end (and the last good parameters if the run diverges or is interrupted).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from typing import TextIO
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from engine import checkpoint
+from engine.checkpoint import CheckpointError
+from engine.reports import EpochReport
+from engine.trainer import Trainer, TrainingDiverged
+
+from .cli import PROG, Setup
+from .describe import describe
+
+REFRESH_SECONDS = 0.1  # how often the progress bar's numbers change
+
+
+def epoch_line(r: EpochReport, epochs: int) -> str:
+    width = len(str(epochs))
+    return (
+        f"epoch {r.epoch:>{width}}/{epochs}  step {r.step:>6}  loss {r.loss:.4f}  acc {100 * r.acc:5.1f}%  "
+        f"val_loss {r.val_loss:.4f}  val_acc {100 * r.val_acc:5.1f}%  lr {r.lr:.1e}  {r.seconds:.1f}s"
+    )
+
+
+def writable(path: str) -> str | None:
+    """Why `path` cannot be written, or None if it can (checked before a long run, not after)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        return f"{path}: is a directory"
+    if not os.path.isdir(folder):
+        return f"{path}: the folder {folder} does not exist"
+    if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        return f"{path}: cannot be written (permission denied)"
+    return None
+
+
+def fail(message: str) -> int:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return 2
+
+
+def run_headless(setup: Setup) -> int:
+    """Train to the configured number of epochs; the exit status."""
+    trainer = setup.trainer
+    for path in (setup.save, setup.metrics_out):
+        problem = path and writable(path)
+        if problem:
+            return fail(problem)
+    console = Console(highlight=False, soft_wrap=True)
+    console.print(describe(trainer))
+    if trainer.finished:
+        console.print(f"{setup.loaded.path} has already trained {trainer.epoch} epochs: raise --epochs to go on")
+        return 0
+    mode = "a" if setup.loaded else "w"  # a resumed run adds to its metrics instead of erasing them
+    metrics = open(setup.metrics_out, mode, encoding="utf-8") if setup.metrics_out else None
+    try:
+        last = train(trainer, console, metrics)
+    except TrainingDiverged as err:
+        saved = save(setup, trainer, console)
+        return fail(
+            f"training diverged at {err}" + (f"; the last good parameters are in {setup.save}" if saved else "")
+        )
+    except KeyboardInterrupt:
+        save(setup, trainer, console)
+        console.print(f"interrupted after step {trainer.step_count}")
+        return 130
+    finally:
+        if metrics:
+            metrics.close()
+    console.print(summary(trainer, last))
+    return 0 if save(setup, trainer, console) is not False else 2
+
+
+def train(trainer: Trainer, console: Console, metrics: TextIO | None) -> EpochReport | None:
+    """Step until finished; print and record each epoch. Returns the last epoch report."""
+    epochs = trainer.train_cfg.epochs
+    last = None
+    columns = (
+        TextColumn("[bold]epoch {task.fields[epoch]}/{task.fields[epochs]}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("steps  loss {task.fields[loss]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as progress:
+        bar = progress.add_task("train", total=trainer.total_steps, completed=trainer.step_count,
+                                epoch=trainer.epoch + 1, epochs=epochs, loss="-")  # fmt: skip
+        shown = 0.0
+        while not trainer.finished:
+            report = trainer.step()
+            now = time.perf_counter()
+            if report.epoch_report is not None:
+                last = report.epoch_report
+                progress.console.print(epoch_line(last, epochs))
+                if metrics:
+                    metrics.write(json.dumps(last.metrics()) + "\n")
+                    metrics.flush()
+            if now - shown > REFRESH_SECONDS or trainer.finished:
+                progress.update(bar, completed=report.step, epoch=min(report.epoch, epochs), loss=f"{report.loss:.4f}")
+                shown = now
+    return last
+
+
+def summary(trainer: Trainer, last: EpochReport | None) -> str:
+    if last is None:
+        return "no epoch finished"
+    rate = trainer.step_count / max(trainer.seconds, 1e-9)
+    return (
+        f"done: {last.epoch} epochs, {last.step} steps in {last.seconds:.1f}s ({rate:,.0f} steps/s)  "
+        f"loss {last.loss:.4f}  acc {100 * last.acc:.1f}%  val_acc {100 * last.val_acc:.1f}%"
+    )
+
+
+def save(setup: Setup, trainer: Trainer, console: Console) -> bool | None:
+    """Write the checkpoint if --save was given: True if written, False if it failed."""
+    if not setup.save:
+        return None
+    try:
+        checkpoint.save(setup.save, trainer)
+    except CheckpointError as err:
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        return False
+    console.print(f"saved {setup.save} (step {trainer.step_count})")
+    return True
