@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # arrays inside: compared by identity
 class ProbeReport:
     """The model's view of one sequence: its predictions and attention weights."""
 
@@ -44,7 +44,7 @@ class StepReport:
     epoch_report: EpochReport | None = None  # set on the last step of an epoch
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class EpochReport:
     """One finished epoch: training averages, validation, and the probe sample."""
 
@@ -57,8 +57,8 @@ class EpochReport:
     lr: float  # learning rate of the epoch's last step
     grad_norm: float  # global gradient norm of the epoch's last step
     seconds: float  # training time so far (wall clock inside step())
-    grad_norms: dict[str, float]  # last step's, per tensor
-    update_ratios: dict[str, float]  # last step's, per tensor
+    grad_norms: dict[str, float]  # per tensor, mean over the epoch's steps
+    update_ratios: dict[str, float]  # per tensor, mean over the epoch's steps
     probe: ProbeReport
 
     def metrics(self) -> dict:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -28,6 +29,26 @@ from .reports import EpochReport, ProbeReport, StepReport
 from .tasks import Task, make_task
 
 EVAL_BATCH = 256  # sequences per forward pass when evaluating
+
+
+@dataclass
+class EpochTotals:
+    """Running sums over the current epoch's steps (saved in checkpoints to resume exactly)."""
+
+    loss: float = 0.0  # sum of loss * counted positions
+    right: int = 0  # positions predicted right
+    counted: int = 0  # positions that count
+    steps: int = 0
+    grad_norms: list[float] = field(default_factory=list)  # per tensor, summed over steps
+    update_ratios: list[float] = field(default_factory=list)
+
+    def add(self, loss: float, right: int, counted: int, grad_norms: np.ndarray, ratios: np.ndarray) -> None:
+        self.loss += loss * counted
+        self.right += right
+        self.counted += counted
+        self.steps += 1
+        self.grad_norms = (np.add(self.grad_norms or 0.0, grad_norms)).tolist()
+        self.update_ratios = (np.add(self.update_ratios or 0.0, ratios)).tolist()
 
 
 class TrainingDiverged(RuntimeError):
@@ -59,7 +80,7 @@ class Trainer:
         self.total_steps = self.steps_per_epoch * train_cfg.epochs
         self.step_count = 0  # optimizer steps done
         self.seconds = 0.0  # time spent inside step()
-        self._epoch_sums = [0.0, 0, 0]  # this epoch so far: loss * positions, right, positions
+        self._totals = EpochTotals()  # this epoch so far
         self._order_epoch = -1
         self._order = np.arange(n)
 
@@ -108,13 +129,13 @@ class Trainer:
         ratios = np.sqrt(update_sq) / np.maximum(np.sqrt(self._squared_norms(params)), 1e-30)
         right, counted = self._right_and_counted(logits, targets)
         self.step_count += 1
-        self._epoch_sums = [self._epoch_sums[0] + loss * counted, self._epoch_sums[1] + right,
-                            self._epoch_sums[2] + counted]  # fmt: skip
+        grad_norms = np.sqrt(grad_sq)
+        self._totals.add(loss, right, counted, grad_norms, ratios)
         self.seconds += time.perf_counter() - start
         report = StepReport(
             step=self.step_count, epoch=(self.step_count - 1) // self.steps_per_epoch + 1,
             loss=loss, acc=right / counted, lr=lr, grad_norm=grad_norm,
-            grad_norms=dict(zip(params, np.sqrt(grad_sq).tolist())),
+            grad_norms=dict(zip(params, grad_norms.tolist())),
             update_ratios=dict(zip(params, ratios.tolist())),
         )  # fmt: skip
         if self.step_count % self.steps_per_epoch == 0:
@@ -149,13 +170,14 @@ class Trainer:
         return to_numpy(sq).astype(np.float64)
 
     def _end_epoch(self, last: StepReport) -> EpochReport:
-        loss_sum, right, counted = self._epoch_sums
-        self._epoch_sums = [0.0, 0, 0]
+        t, names = self._totals, list(self.model.params)
+        self._totals = EpochTotals()
         val_loss, val_acc = self.evaluate(self.task.val_tokens, self.task.val_targets)
         return EpochReport(
-            epoch=self.epoch, step=self.step_count, loss=loss_sum / counted, acc=right / counted,
-            val_loss=val_loss, val_acc=val_acc, lr=last.lr, grad_norm=last.grad_norm,
-            seconds=self.seconds, grad_norms=last.grad_norms, update_ratios=last.update_ratios,
+            epoch=self.epoch, step=self.step_count, loss=t.loss / t.counted, acc=t.right / t.counted,
+            val_loss=val_loss, val_acc=val_acc, lr=last.lr, grad_norm=last.grad_norm, seconds=self.seconds,
+            grad_norms=dict(zip(names, (np.array(t.grad_norms) / t.steps).tolist())),
+            update_ratios=dict(zip(names, (np.array(t.update_ratios) / t.steps).tolist())),
             probe=self.probe(),
         )  # fmt: skip
 
@@ -193,7 +215,7 @@ class Trainer:
             "step": self.step_count,
             "epoch": self.epoch,
             "seconds": self.seconds,
-            "epoch_sums": list(self._epoch_sums),
+            "epoch_totals": dataclasses.asdict(self._totals),
             "optimizer_t": self.optimizer.t,
         }
 
@@ -202,7 +224,6 @@ class Trainer:
         optimizer_state the optimizer starts afresh."""
         self.step_count = int(position["step"])
         self.seconds = float(position["seconds"])
-        loss_sum, right, counted = position["epoch_sums"]
-        self._epoch_sums = [float(loss_sum), int(right), int(counted)]
+        self._totals = EpochTotals(**position["epoch_totals"])
         t = 0 if optimizer_state is None else int(position["optimizer_t"])
         self.optimizer.load_state_arrays(t, optimizer_state or {}, self.xp, self.model.cfg.dtype)

@@ -1,0 +1,412 @@
+"""The lab: the App, its keys, the training worker, and the routing of reports to panels.
+
+Training runs in a thread worker that only computes and posts plain reports (at most
+UPDATE_HZ a second, however fast the steps are); the UI thread never trains. A lock
+serialises everything that touches the trainer (a step, a save, a gradient check's copy
+of the model), and every message carries the generation of the trainer that sent it, so a
+reset can never mix two runs.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import numpy as np
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid
+from textual.widgets import Footer, Input, Static
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from engine import checkpoint
+from engine.checkpoint import CheckpointError
+from engine.gradcheck import check_model
+from engine.model import TransformerEncoder
+from engine.trainer import Trainer, TrainingDiverged
+
+from .cli import DEFAULT_SAVE, Setup
+from .describe import model_summary
+from .history import History, capacity_for
+from .messages import GradcheckDone, Probed, Progress, Saved, Stopped
+from .screens.confirm import ConfirmScreen
+from .screens.gradcheck import GradcheckScreen
+from .screens.help import HelpScreen
+from .widgets.attention import AttentionPanel
+from .widgets.gradients import GradientPanel
+from .widgets.inspector import InspectorPanel
+from .widgets.loss import LossPanel
+from .widgets.status import StatusLine
+
+UPDATE_HZ = 10  # reports the worker sends per second while training, whatever the step rate
+PANEL_HZ = 4  # redraws of the four panels per second (the status line follows every report)
+MIN_SIZE = (80, 24)
+
+
+class TfnpLab(App):
+    """Train the Transformer and watch it learn."""
+
+    TITLE = "tfnp-tui"
+    CSS_PATH = "app.tcss"
+    AUTO_FOCUS = None  # keys go to the lab, not to the inspector's input line
+    BINDINGS = [
+        Binding("space", "run_pause", "run/pause"),
+        Binding("n", "train('epoch')", "epoch"),
+        Binding("s", "train('step')", "step"),
+        Binding("left", "replay(-1)", "replay", key_display="←/→"),
+        Binding("right", "replay(1)", "replay", show=False),
+        Binding("g", "gradcheck", "gradcheck"),
+        Binding("w", "save", "save"),
+        Binding("ctrl+s", "screenshot", "screenshot", priority=True),
+        Binding("question_mark", "help", "help", key_display="?"),
+        Binding("q", "quit", "quit"),
+        Binding("r", "reset", "reset", show=False),
+        Binding("left_square_bracket", "layer(-1)", "layer", show=False),
+        Binding("right_square_bracket", "layer(1)", "layer", show=False),
+        Binding("h", "head(1)", "head", show=False),
+        Binding("H", "head(-1)", "head", show=False),
+        Binding("a", "overview", "all heads", show=False),
+        Binding("v", "values", "values", show=False),
+        Binding("t", "type_sequence", "type", show=False),
+        Binding("p", "probe_sample", "probe", show=False),
+    ]
+
+    def __init__(self, setup: Setup) -> None:
+        super().__init__()
+        self.setup = setup
+        self.trainer = setup.trainer
+        self.save_path = setup.save or DEFAULT_SAVE
+        self.lock = threading.Lock()  # held while anything reads or changes the trainer
+        self.generation = 0
+        self.history = History(capacity_for(self.trainer.model))
+        self.view: int | None = None  # None: live; else the epoch being replayed
+        self.live: Progress | None = None  # the newest report
+        self.probe_tokens: np.ndarray | None = None  # a typed sequence, or None for the probe sample
+        self.show_rate = True  # tests turn the steps/s figure off for stable snapshots
+        self._rate_mark: tuple[float, int] | None = None
+        self._last_draw = 0.0  # when the panels were last redrawn
+
+    # ------------------------------------------------------------------------------ layout
+    def compose(self) -> ComposeResult:
+        t, task = self.trainer, self.trainer.task
+        yield StatusLine(t.train_cfg.task, f"{t.train_cfg.optimizer}", model_summary(t), id="status")
+        with Grid(id="panels"):
+            yield LossPanel(id="loss", classes="panel")
+            yield AttentionPanel(task.label, t.model_cfg.n_layers, t.model_cfg.n_heads, id="attention", classes="panel")
+            yield GradientPanel(list(t.model.params), id="gradients", classes="panel")
+            example = "".join(task.chars[:4]) if task.chars else " ".join(map(str, task.val_tokens[0][:4]))
+            yield InspectorPanel(task.label, example, id="inspector", classes="panel")
+        yield Static(id="too-small")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(AttentionPanel).border_title = "Attention"
+        for panel in self.query(".panel"):
+            panel.set_note("live")
+        self.status.lr = self.trainer.train_cfg.lr
+        self.status.epoch, self.status.step = self.trainer.epoch, self.trainer.step_count
+        if self.setup.loaded:
+            self.status.say(f"loaded {self.setup.loaded.path} at step {self.trainer.step_count}")
+        self.check_size(self.size.width, self.size.height)
+        self.show_view()
+        self.probe_now()
+
+    def on_resize(self, event) -> None:
+        self.check_size(event.size.width, event.size.height)
+
+    def check_size(self, width: int, height: int) -> None:
+        small = width < MIN_SIZE[0] or height < MIN_SIZE[1]
+        self.screen.set_class(small, "too-small")
+        if small:
+            self.query_one("#too-small", Static).update(
+                f"Enlarge the terminal to at least {MIN_SIZE[0]}x{MIN_SIZE[1]} (it is {width}x{height}); q quits"
+            )
+
+    @property
+    def status(self) -> StatusLine:
+        return self.query_one(StatusLine)
+
+    # ---------------------------------------------------------------------- the training worker
+    @work(thread=True, exclusive=True, group="train", exit_on_error=False)
+    def train(self, mode: str) -> None:
+        """Step until paused (run), to the end of the epoch (epoch) or once (step)."""
+        worker, generation, trainer = get_current_worker(), self.generation, self.trainer
+        stop_when_finished = mode == "run" and not trainer.finished
+        losses, epochs, last_post, report = [], [], 0.0, None
+        try:
+            while not worker.is_cancelled:
+                with self.lock:
+                    if generation != self.generation:
+                        return
+                    report = trainer.step()
+                losses.append(report.loss)
+                if report.epoch_report is not None:
+                    epochs.append(report.epoch_report)
+                done = (
+                    mode == "step"
+                    or (mode == "epoch" and report.epoch_report is not None)
+                    or (stop_when_finished and trainer.finished)
+                )
+                if done or time.monotonic() - last_post >= 1 / UPDATE_HZ:
+                    self.post_progress(generation, report, losses, epochs, final=done)
+                    losses, epochs, last_post = [], [], time.monotonic()
+                if done:
+                    if stop_when_finished and trainer.finished:
+                        msg = f"trained the {trainer.train_cfg.epochs} epochs asked for; space trains on"
+                        self.post_message(Stopped(generation, "finished", msg))
+                    return
+        except TrainingDiverged as err:
+            self.post_message(Stopped(generation, "diverged", f"diverged at {err}"))
+        except Exception as err:  # shown in the app, never as a traceback
+            self.post_message(Stopped(generation, "error", f"training failed: {type(err).__name__}: {err}"))
+        finally:
+            if losses and report is not None:  # paused between two updates: show where it stopped
+                self.post_progress(generation, report, losses, epochs, final=True)
+
+    def post_progress(self, generation: int, report, losses: list, epochs: list, final: bool) -> None:
+        with self.lock:
+            probe = self.trainer.probe(self.probe_tokens) if generation == self.generation else None
+        self.post_message(Progress(generation, report, losses, epochs, probe, final))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """Running or paused follows the training worker's own state."""
+        if event.worker.group == "train":
+            self.status.running = any(
+                w.group == "train" and w.state in (WorkerState.PENDING, WorkerState.RUNNING) and not w.is_cancelled
+                for w in self.workers
+            )
+            if not self.status.running:
+                self._rate_mark = None
+
+    # ------------------------------------------------------------------------ reports in
+    def on_progress(self, msg: Progress) -> None:
+        if msg.generation != self.generation:
+            return
+        self.live = msg
+        self.history.extend(msg.epochs)
+        self.query_one(LossPanel).add(msg.losses, msg.epochs)
+        self.query_one(GradientPanel).add_epochs(msg.epochs)
+        status = self.status
+        status.epoch, status.step, status.loss, status.lr = msg.step.epoch, msg.step.step, msg.step.loss, msg.step.lr
+        self.update_rate(msg.step.step)
+        if msg.epochs:
+            e = msg.epochs[-1]
+            status.say(f"epoch {e.epoch}: loss {e.loss:.4f}  acc {100 * e.acc:.1f}%  "
+                       f"val_loss {e.val_loss:.4f}  val_acc {100 * e.val_acc:.1f}%")  # fmt: skip
+        if self.view is None and (msg.final or time.monotonic() - self._last_draw >= 1 / PANEL_HZ):
+            self.show_view()
+
+    def update_rate(self, step: int) -> None:
+        now = time.monotonic()
+        if self._rate_mark is not None and now > self._rate_mark[0]:
+            then, first = self._rate_mark
+            if now - then > 0.5:
+                self.status.rate = (step - first) / (now - then) if self.show_rate else float("nan")
+                self._rate_mark = (now, step)
+        else:
+            self._rate_mark = (now, step)
+
+    def on_stopped(self, msg: Stopped) -> None:
+        if msg.generation == self.generation:
+            self.status.say(msg.reason, "information" if msg.kind == "finished" else "error")
+            if msg.kind != "finished":
+                self.notify(msg.reason, title="training stopped", severity="error", timeout=8)
+
+    def on_probed(self, msg: Probed) -> None:
+        if msg.generation == self.generation and self.view is None:
+            self.query_one(AttentionPanel).probe = msg.probe
+            self.query_one(InspectorPanel).show(msg.probe, typed=self.probe_tokens is not None)
+
+    def on_saved(self, msg: Saved) -> None:
+        if msg.error:
+            self.status.say(f"could not save: {msg.error}", "error")
+        else:
+            self.status.say(f"saved {msg.path} (step {msg.step})")
+
+    def on_gradcheck_done(self, msg: GradcheckDone) -> None:
+        r = msg.report
+        verdict = "all pass" if r.passed else f"{sum(not t.passed for t in r.tensors)} FAIL"
+        self.status.say(f"gradient check: {verdict}, worst error {r.max_rel_error:.1e} ({r.seconds:.1f}s)",
+                        "information" if r.passed else "error")  # fmt: skip
+        if isinstance(self.screen, GradcheckScreen):
+            self.screen.show(r)
+
+    # ------------------------------------------------------------------------- the view
+    def show_view(self) -> None:
+        """Point every panel at the live state or at the replayed epoch, and say which."""
+        self._last_draw = time.monotonic()
+        attention, inspector = self.query_one(AttentionPanel), self.query_one(InspectorPanel)
+        gradients, loss = self.query_one(GradientPanel), self.query_one(LossPanel)
+        report = self.history.get(self.view) if self.view is not None else None
+        if report is not None:
+            note = f"epoch {report.epoch} of {self.history.last_epoch} (replay)"
+            attention.probe = report.probe
+            inspector.show(report.probe, typed=False)
+            gradients.show_epoch(report)
+            loss.show(report.epoch)
+        else:
+            self.view = None
+            note = "live"
+            if self.live is not None:
+                if self.live.probe is not None:
+                    attention.probe = self.live.probe
+                    inspector.show(self.live.probe, typed=self.probe_tokens is not None)
+                gradients.show_step(self.live.step.grad_norms, self.live.step.update_ratios)
+            loss.show(None)
+        for panel in (attention, inspector, gradients, loss):
+            if panel.note != note:
+                panel.set_note(note)
+
+    def action_replay(self, delta: int) -> None:
+        if not len(self.history):
+            self.status.say("no epochs recorded yet: train one with n", "warning")
+            return
+        self.view = self.history.neighbour(self.view, delta)
+        self.show_view()
+        if self.view is None:
+            self.status.say("live")
+        else:
+            last = self.history.last_epoch
+            self.status.say(f"replaying epoch {self.view} of {last}: ←/→ move, a training key returns to live")
+
+    # ------------------------------------------------------------------------- training keys
+    def go_live(self) -> None:
+        if self.view is not None:
+            self.view = None
+            self.show_view()
+
+    def action_run_pause(self) -> None:
+        self.go_live()
+        if self.status.running:
+            self.workers.cancel_group(self, "train")
+            self.status.say("paused")
+        else:
+            self.status.say("running: space pauses")
+            self.train("run")
+
+    def action_train(self, mode: str) -> None:
+        self.go_live()
+        self.status.say("one step" if mode == "step" else "training to the end of the epoch")
+        self.train(mode)
+
+    def action_reset(self) -> None:
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.reset()
+
+        self.push_screen(ConfirmScreen("Reset to a fresh model? Training so far is dropped."), answer)
+
+    def reset(self) -> None:
+        self.workers.cancel_group(self, "train")
+        with self.lock:
+            self.generation += 1
+            old = self.trainer
+            self.trainer = Trainer(old.model_cfg, old.train_cfg, task=old.task)
+        self.history.clear()
+        self.live, self.view = None, None
+        self.query_one(LossPanel).clear()
+        self.query_one(GradientPanel).clear()
+        status = self.status
+        status.epoch, status.step, status.loss = 0, 0, float("nan")
+        status.say(f"reset: a fresh model (seed {self.trainer.train_cfg.seed})")
+        self.show_view()
+        self.probe_now()
+
+    # ---------------------------------------------------------------------------- attention
+    def action_layer(self, delta: int) -> None:
+        self.query_one(AttentionPanel).move_layer(delta)
+
+    def action_head(self, delta: int) -> None:
+        self.query_one(AttentionPanel).move_head(delta)
+
+    def action_overview(self) -> None:
+        panel = self.query_one(AttentionPanel)
+        panel.overview = not panel.overview
+
+    def action_values(self) -> None:
+        panel = self.query_one(AttentionPanel)
+        panel.values = not panel.values
+
+    # ---------------------------------------------------------------------------- inspector
+    def action_type_sequence(self) -> None:
+        self.query_one("#sequence", Input).focus()
+
+    def action_probe_sample(self) -> None:
+        self.probe_tokens = None
+        self.status.say("inspector: the probe sample")
+        self.probe_now()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        text = event.value.strip()
+        inspector = self.query_one(InspectorPanel)
+        if not text:
+            self.action_probe_sample()
+        else:
+            try:
+                self.probe_tokens = self.trainer.task.parse(event.value)
+            except ValueError as err:
+                inspector.show_error(str(err))
+                return
+            self.status.say(f"inspector: {text}")
+        event.input.value = ""
+        self.set_focus(None)
+        self.go_live()
+        self.probe_now()
+
+    @work(thread=True, group="probe", exit_on_error=False)
+    def probe_now(self) -> None:
+        """Look at the probe (or typed) sequence now, without waiting for training."""
+        with self.lock:
+            generation, probe = self.generation, self.trainer.probe(self.probe_tokens)
+        self.post_message(Probed(generation, probe))
+
+    # -------------------------------------------------------------------------------- tools
+    def action_gradcheck(self) -> None:
+        self.workers.cancel_group(self, "train")
+        self.push_screen(GradcheckScreen())
+        self.gradcheck()
+
+    @work(thread=True, group="gradcheck", exclusive=True, exit_on_error=False)
+    def gradcheck(self) -> None:
+        with self.lock:  # a copy, so training may go on while the check runs
+            t = self.trainer
+            model = TransformerEncoder(t.model_cfg, params=t.model.params_numpy())
+            tokens, targets = t.task.train_tokens[:2], t.task.train_targets[:2]
+        max_entries = max(4, min(32, 3000 // len(model.params)))
+        self.post_message(GradcheckDone(check_model(model, tokens, targets, max_entries=max_entries)))
+
+    def action_save(self) -> None:
+        self.status.say(f"saving {self.save_path}…")
+        self.save_checkpoint(self.save_path)
+
+    @work(thread=True, group="save", exit_on_error=False)
+    def save_checkpoint(self, path: str) -> None:
+        try:
+            with self.lock:
+                checkpoint.save(path, self.trainer)
+                step = self.trainer.step_count
+        except CheckpointError as err:
+            self.post_message(Saved(path, 0, str(err)))
+            return
+        self.post_message(Saved(path, step))
+
+    def action_screenshot(self) -> None:
+        name = f"tfnp-screenshot-{time.strftime('%Y%m%d-%H%M%S')}.svg"
+        try:
+            path = self.save_screenshot(filename=name, path=os.getcwd())
+        except OSError as err:
+            self.status.say(f"could not save the screenshot: {err.strerror or err}", "error")
+            return
+        self.status.say(f"screenshot saved: {path}")
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+
+def run_lab(setup: Setup) -> int:
+    """Start the lab; its exit status."""
+    TfnpLab(setup).run()
+    return 0

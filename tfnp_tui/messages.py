@@ -1,0 +1,60 @@
+"""The messages the lab's workers send to the App: plain data only, never widgets.
+
+Each carries the `generation` of the trainer it came from; a reset starts a new
+generation, so a late message from the old trainer is recognised and dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from textual.message import Message
+
+from engine.gradcheck import GradcheckReport
+from engine.reports import EpochReport, ProbeReport, StepReport
+
+
+@dataclass
+class Progress(Message):
+    """Training moved on: the newest step, every loss since the last update, the epochs that
+    finished since then, and the live probe. Sent at most ~15 times a second."""
+
+    generation: int
+    step: StepReport
+    losses: list[float] = field(default_factory=list)
+    epochs: list[EpochReport] = field(default_factory=list)
+    probe: ProbeReport | None = None
+    final: bool = False  # the worker stopped after this one: draw it whatever the throttle says
+
+
+@dataclass
+class Stopped(Message):
+    """Training stopped by itself: kind is "finished", "diverged" or "error"."""
+
+    generation: int
+    kind: str
+    reason: str
+
+
+@dataclass
+class Probed(Message):
+    """The model's view of a sequence the user typed (computed while training is paused)."""
+
+    generation: int
+    probe: ProbeReport
+
+
+@dataclass
+class GradcheckDone(Message):
+    """The gradient check of the current model finished."""
+
+    report: GradcheckReport
+
+
+@dataclass
+class Saved(Message):
+    """A checkpoint write finished: error is None on success."""
+
+    path: str
+    step: int
+    error: str | None = None

@@ -1,0 +1,60 @@
+"""The gradient check's result: one row per tensor, max relative error against central
+finite differences, analytic and numeric norms, pass or fail, and how long it took."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from engine.gradcheck import GradcheckReport
+
+
+def report_table(report: GradcheckReport) -> Table:
+    table = Table(box=None, padding=(0, 1), header_style="dim")
+    for name, justify in (("tensor", "left"), ("max rel err", "right"), ("analytic", "right"),
+                          ("numeric", "right"), ("entries", "right"), ("", "left")):  # fmt: skip
+        table.add_column(name, justify=justify, no_wrap=True)
+    for t in report.tensors:
+        table.add_row(
+            t.name, f"{t.max_rel_error:.1e}", f"{t.analytic_norm:.3e}", f"{t.numeric_norm:.3e}",
+            f"{t.checked}/{t.size}", Text("✓ pass", "green") if t.passed else Text("✗ FAIL", "bold red"),
+        )  # fmt: skip
+    return table
+
+
+class GradcheckScreen(ModalScreen[None]):
+    """Shows 'checking…' until the App hands it the report."""
+
+    DEFAULT_CSS = """
+    GradcheckScreen { align: center middle; }
+    GradcheckScreen > VerticalScroll { width: 90; max-width: 100%; height: auto; max-height: 90%;
+                                       border: round $accent; padding: 0 1; background: $surface; }
+    """
+    BINDINGS = [Binding("escape,q,g,enter", "dismiss", "close")]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll() as scroll:
+            scroll.border_title = "Gradient check"
+            yield Static("checking every tensor against central finite differences in float64…", id="gradcheck-body")
+
+    def show(self, report: GradcheckReport) -> None:
+        verdict = (
+            Text(f"all {len(report.tensors)} tensors pass", "bold green")
+            if report.passed
+            else Text(f"{sum(not t.passed for t in report.tensors)} tensors FAIL", "bold red")
+        )
+        summary = Text.assemble(
+            verdict,
+            f"  ·  worst {report.max_rel_error:.1e} (tolerance {report.tensors[0].tolerance:.0e})",
+            f"  ·  {report.seconds:.1f}s\n",
+            ("error = max |analytic - numeric| / tensor scale; h = 1e-5, float64", "dim"),
+        )
+        body = Table.grid()
+        body.add_row(summary)
+        body.add_row(report_table(report))
+        self.query_one("#gradcheck-body", Static).update(body)

@@ -1,0 +1,74 @@
+"""The help screen: every key of the lab, grouped."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+KEYS = [
+    ("training", [
+        ("space", "run / pause"),
+        ("n", "train to the end of the epoch, then pause"),
+        ("s", "one optimizer step"),
+        ("r", "reset to a fresh model (asks first)"),
+    ]),
+    ("looking back", [
+        ("← / →", "step back and forth through the recorded epochs (any training key returns to live)"),
+    ]),
+    ("attention", [
+        ("[ / ]", "previous / next layer"),
+        ("h / H", "next / previous head"),
+        ("a", "all heads of the layer"),
+        ("v", "numbers instead of shades"),
+    ]),
+    ("inspector", [
+        ("t", "type a sequence to look at (enter: show it, escape: back)"),
+        ("p", "back to the probe sample"),
+    ]),
+    ("tools", [
+        ("g", "gradient check of the current model against finite differences"),
+        ("w", "save a checkpoint"),
+        ("ctrl+s", "save an SVG screenshot"),
+        ("?", "this help"),
+        ("q", "quit"),
+    ]),
+]  # fmt: skip
+
+
+MARKERS = (
+    "gradient norms: [bold red]▲ exploding[/] above 1e3 or not finite, [bold yellow]▼ vanishing[/] below 1e-8, "
+    "[dim]○ zero by design[/]: the attention key bias, whose gradient is exactly 0 (softmax ignores a constant "
+    "added to a whole row of scores; docs/backprop.md)"
+)
+
+
+def keys_table() -> Table:
+    table = Table(box=None, show_header=False, padding=(0, 2))
+    table.add_column(style="bold cyan", no_wrap=True)
+    table.add_column()
+    for group, rows in KEYS:
+        table.add_row(f"[dim]{group}[/]", "")
+        for key, what in rows:
+            table.add_row(key, what)
+    return table
+
+
+class HelpScreen(ModalScreen[None]):
+    """Every key, grouped; any of escape, q or ? closes it."""
+
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll { width: 84; max-width: 100%; height: auto; max-height: 90%;
+                                  border: round $accent; padding: 0 1; background: $surface; }
+    """
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "close")]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll() as scroll:
+            scroll.border_title = "Keys"
+            yield Static(keys_table())
+            yield Static(f"\n{MARKERS}")

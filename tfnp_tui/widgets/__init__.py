@@ -1,0 +1,1 @@
+"""The lab's panels, one widget each: loss, attention, gradient norms, inspector, status."""

@@ -1,0 +1,49 @@
+"""Small text drawings the panels share: sparklines, shaded cells, log-scale bars."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+SPARKS = "▁▂▃▄▅▆▇█"
+SHADES = " ░▒▓█"
+EIGHTHS = " ▏▎▍▌▋▊▉█"
+
+
+def sparkline(values: Sequence[float], width: int) -> str:
+    """The last `width` values as block characters, scaled between their min and max."""
+    values = [v for v in values[-width:] if math.isfinite(v)] if width > 0 else []
+    if not values:
+        return ""
+    low, high = min(values), max(values)
+    span = high - low
+    if span <= 0:
+        return SPARKS[0] * len(values)
+    top = len(SPARKS) - 1
+    return "".join(SPARKS[min(top, int((v - low) / span * top + 0.5))] for v in values)
+
+
+def shade(weight: float) -> str:
+    """One of ' ░▒▓█' for a weight in [0, 1]: the same scale as the colour, for readers without colour."""
+    if not math.isfinite(weight):
+        return "?"
+    return SHADES[max(0, min(len(SHADES) - 1, int(weight * 4 + 0.75)))]  # 0.06 ░  0.31 ▒  0.56 ▓  0.81 █
+
+
+def log_bar(value: float, low: float, high: float, width: int) -> str:
+    """A bar whose length is log10(value) between low and high, drawn in eighths of a cell."""
+    if width <= 0:
+        return ""
+    if not math.isfinite(value) or value >= high:
+        return EIGHTHS[-1] * width
+    if value <= low:
+        return " " * width
+    fraction = (math.log10(value) - math.log10(low)) / (math.log10(high) - math.log10(low))
+    eighths = int(round(fraction * width * 8))
+    full, part = divmod(eighths, 8)
+    return (EIGHTHS[-1] * full + (EIGHTHS[part] if part else "")).ljust(width)
+
+
+def probability(p: float) -> str:
+    """A probability in three characters: .97, 1.0, .00."""
+    return "1.0" if p >= 0.995 else f"{p:.2f}"[1:]

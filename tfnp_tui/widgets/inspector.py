@@ -1,0 +1,119 @@
+"""The Inspector panel: the probe sample (or a sequence the user types) position by
+position: input token, target, prediction and its probability, the top alternatives,
+right or wrong."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.widgets import Input, Static
+
+from engine.loss import IGNORE
+from engine.reports import ProbeReport
+
+from .glyphs import probability
+
+
+class SequenceInput(Input):
+    """The line where a user types a sequence; escape hands the keys back to the lab."""
+
+    BINDINGS = [Binding("escape", "leave", "back to the lab", show=False)]
+
+    def action_leave(self) -> None:
+        self.value = ""
+        self.screen.set_focus(None)
+
+
+class InspectorPanel(Vertical):
+    """Predictions position by position, and a line to type a sequence of one's own
+    (always shown when there is room for it, else only while typing)."""
+
+    DEFAULT_CSS = """
+    InspectorPanel VerticalScroll { height: 1fr; scrollbar-size-vertical: 1; }
+    InspectorPanel #inspector-error { height: auto; color: $error; display: none; }
+    InspectorPanel SequenceInput { height: 1; border: none; padding: 0 1; }
+    """
+
+    def __init__(self, label: Callable[[int], str], example: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.border_title = "Inspector"
+        self.label = label
+        self.example = example
+        self.probe: ProbeReport | None = None
+        self.typed = False  # showing a typed sequence rather than the probe sample
+        self.note = "live"
+        self._lines = 1  # lines of the table: a layout pass only when this changes
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(can_focus=False):
+            yield Static(Text("no predictions yet", style="dim"), id="inspector-table")
+        yield Static(id="inspector-error")
+        yield SequenceInput(placeholder=f"t: type a sequence, e.g. {self.example}", id="sequence")
+
+    def on_resize(self) -> None:
+        self.fit_input()
+
+    def on_descendant_focus(self) -> None:
+        self.fit_input()
+
+    def on_descendant_blur(self) -> None:
+        self.fit_input()
+
+    def fit_input(self) -> None:
+        """Show the input line while typing, or when the table leaves room for it."""
+        line = self.query_one(SequenceInput)
+        line.display = line.has_focus or self.size.height > self._lines
+
+    def set_note(self, note: str) -> None:
+        self.note = note
+        self.border_subtitle = f"{self.score()} · {note}" if self.probe is not None else note
+
+    def show(self, probe: ProbeReport, typed: bool) -> None:
+        self.probe, self.typed = probe, typed
+        table = self.table(probe)
+        lines = len(table.plain.splitlines())
+        self.query_one("#inspector-table", Static).update(table, layout=lines != self._lines)
+        self._lines = lines
+        self.show_error("")
+        self.set_note(self.note)
+        self.fit_input()
+
+    def show_error(self, message: str) -> None:
+        error = self.query_one("#inspector-error", Static)
+        if str(error.content) != message:
+            error.update(message)
+            error.display = bool(message)
+
+    def score(self) -> str:
+        """'6/8 right' over the positions with a known target."""
+        counted = self.probe.targets != IGNORE
+        right = (self.probe.predictions == self.probe.targets) & counted
+        source = "typed" if self.typed else "probe"
+        return f"{int(right.sum())}/{int(counted.sum())} right ({source})"
+
+    def table(self, probe: ProbeReport) -> Text:
+        """One row a position; as many of the top-3 alternatives as the width allows."""
+        w = max(3, max(len(self.label(i)) for i in range(probe.probs.shape[-1])))
+        base = 3 + 3 * (w + 2) + 2 + 4 + 3  # pos, in, target, pred, p, mark
+        k = max(0, min(3, (self.size.width - 1 - base) // (w + 6)))  # 1: the scrollbar's column
+        ids, probs = probe.top(max(k, 1))
+        header = f"{'pos':>3}  {'in':>{w}}  {'target':>{w}}  {'pred':>{w}}     p" + (f"  top-{k}" if k else "")
+        text = Text(header + "\n", style="dim")
+        for t, token in enumerate(probe.tokens):
+            target, pred = int(probe.targets[t]), int(ids[t, 0])
+            known, ok = target != IGNORE, target != IGNORE and pred == target
+            text.append(f"{t:>3}  {self.label(int(token)):>{w}}  {self.label(target):>{w}}  ")
+            text.append(f"{self.label(pred):>{w}}", style="bold green" if ok else "bold red" if known else "")
+            text.append(f"  {probs[t, 0]:.2f}")
+            if k:
+                top = (f"{self.label(int(i)):>{w}} {probability(p)}" for i, p in zip(ids[t, :k], probs[t, :k]))
+                text.append("  " + "  ".join(top), style="dim")
+            if known:
+                text.append("  ✓" if ok else "  ✗", style="green" if ok else "red")
+            text.append("\n")
+        text.rstrip()
+        return text

@@ -1,0 +1,108 @@
+"""The Loss panel: training and validation loss as a plotext line plot, a sparkline of
+the last few hundred steps, and accuracy beside it."""
+
+from __future__ import annotations
+
+import numpy as np
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Static
+
+from engine.reports import EpochReport
+
+from .glyphs import sparkline
+from .plot import Line, PlotextPlot
+
+TRAIN_COLOR, VAL_COLOR = 39, 208  # blue, orange (256-colour codes)
+SPARK_STEPS = 300  # the sparkline covers at most this many recent steps
+
+
+def bucket_means(values: np.ndarray, buckets: int) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y): values averaged over at most `buckets` equal runs; x is each run's last step (1-based)."""
+    n = len(values)
+    if n <= buckets:
+        return np.arange(1, n + 1), values
+    edges = np.linspace(0, n, buckets + 1).astype(int)
+    sums = np.add.reduceat(values, edges[:-1])
+    return edges[1:], sums / np.diff(edges)
+
+
+class LossPanel(Vertical):
+    """Loss over steps (train, averaged per plot column) and epochs (validation)."""
+
+    DEFAULT_CSS = """
+    LossPanel #loss-summary { height: 1; }
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.border_title = "Loss"
+        self._losses = np.empty(1024)  # every training step's loss, in a buffer that doubles
+        self._count = 0
+        self.epochs: list[EpochReport] = []
+        self.until_epoch: int | None = None  # replay: show the run as it was at this epoch
+        self.note = ""
+
+    def compose(self) -> ComposeResult:
+        yield PlotextPlot(log_y=True, id="loss-plot")
+        yield Static(id="loss-summary")
+
+    def add(self, losses: list[float], epochs: list[EpochReport]) -> None:
+        """New steps and finished epochs from the trainer (drawn at the next redraw)."""
+        if self._count + len(losses) > len(self._losses):
+            grown = np.empty(max(2 * len(self._losses), self._count + len(losses)))
+            grown[: self._count] = self._losses[: self._count]
+            self._losses = grown
+        self._losses[self._count : self._count + len(losses)] = losses
+        self._count += len(losses)
+        self.epochs.extend(epochs)
+
+    def clear(self) -> None:
+        self._count = 0
+        self.epochs = []
+        self.until_epoch = None
+        self.redraw()
+
+    def show(self, epoch: int | None) -> None:
+        """Live (None) or the run as it stood at the end of `epoch`."""
+        self.until_epoch = epoch
+        self.redraw()
+
+    def redraw(self) -> None:
+        if not self.is_mounted:
+            return
+        epochs = [e for e in self.epochs if self.until_epoch is None or e.epoch <= self.until_epoch]
+        steps = self._losses[: self._count].copy()
+        if self.until_epoch is not None and epochs:
+            steps = steps[: epochs[-1].step]
+        plot = self.query_one(PlotextPlot)
+        x, y = bucket_means(steps, max(plot.size.width - 8, 8))  # about one point per column
+        plot.lines = (
+            Line(x, y, "train", TRAIN_COLOR),
+            Line([e.step for e in epochs], [e.val_loss for e in epochs], "val", VAL_COLOR),
+        )
+        self.query_one("#loss-summary", Static).update(self.summary(steps, epochs), layout=False)
+
+    def set_note(self, note: str) -> None:
+        self.note = note
+        self.border_subtitle = note
+
+    def summary(self, steps: np.ndarray, epochs: list[EpochReport]) -> Text:
+        """'── train ── val  last 300 ▇▆▅▄▃▂▁  acc 97.4%  val 96.8%', fitted to the panel's width."""
+        wide = self.size.width >= 50
+        line = "── " if wide else "─"
+        legend = Text.assemble((f"{line}train ", f"color({TRAIN_COLOR})"), (f"{line}val", f"color({VAL_COLOR})"))
+        acc = Text()
+        if epochs:
+            e = epochs[-1]
+            acc = Text(f"acc {100 * e.acc:.1f}%  val {100 * e.val_acc:.1f}%" if wide else
+                       f"acc {100 * e.acc:.0f}% val {100 * e.val_acc:.0f}%")  # fmt: skip
+        room = self.size.width - legend.cell_len - acc.cell_len - 4
+        spark = Text()
+        if len(steps) and room >= 8:
+            label = f"last {min(len(steps), SPARK_STEPS)} " if room >= 24 else ""
+            _, recent = bucket_means(steps[-SPARK_STEPS:], room - len(label))
+            spark.append(label, style="dim")
+            spark.append(sparkline(recent.tolist(), room - len(label)), style=f"color({TRAIN_COLOR})")
+        return Text("  ").join(part for part in (legend, spark, acc) if part.cell_len)

@@ -1,0 +1,47 @@
+"""The status line: running or paused, epoch, step, loss, task, optimizer and learning rate,
+and below it the latest message (saved, diverged, replaying)."""
+
+from __future__ import annotations
+
+import math
+
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widget import Widget
+
+
+class StatusLine(Widget):
+    """Two lines at the top of the lab."""
+
+    DEFAULT_CSS = "StatusLine { height: 2; padding: 0 1; background: $boost; }"
+
+    running: reactive[bool] = reactive(False)
+    epoch: reactive[int] = reactive(0)
+    step: reactive[int] = reactive(0)
+    loss: reactive[float] = reactive(math.nan)
+    lr: reactive[float] = reactive(math.nan)
+    rate: reactive[float] = reactive(math.nan)  # steps per second while running
+    message: reactive[str] = reactive("")
+    severity: reactive[str] = reactive("information")  # information | warning | error
+
+    def __init__(self, task: str, optimizer: str, model: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.task_name, self.optimizer_name, self.model_summary = task, optimizer, model
+
+    def render(self) -> Text:
+        text = Text()
+        text.append("● running" if self.running else "○ paused", style="bold green" if self.running else "bold yellow")
+        text.append(f"  epoch {self.epoch}  step {self.step}  ")
+        text.append(f"loss {self.loss:.4f}" if math.isfinite(self.loss) else "loss -", style="bold")
+        text.append(f"  task {self.task_name}  {self.optimizer_name} lr {self.lr:.1e}")
+        if self.running and math.isfinite(self.rate):
+            text.append(f"  {self.rate:,.0f} steps/s", style="dim")
+        if self.size.width - text.cell_len > len(self.model_summary) + 4:
+            text.append(f"  {self.model_summary}", style="dim")
+        text.append("\n")
+        style = {"error": "bold red", "warning": "yellow"}.get(self.severity, "dim")
+        text.append(self.message or "space run/pause · n epoch · s step · ←/→ replay · ? all keys", style=style)
+        return text
+
+    def say(self, message: str, severity: str = "information") -> None:
+        self.message, self.severity = message, severity
