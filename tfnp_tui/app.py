@@ -71,6 +71,8 @@ class TfnpLab(App):
         Binding("v", "values", "values", show=False),
         Binding("t", "type_sequence", "type", show=False),
         Binding("p", "probe_sample", "probe", show=False),
+        Binding("pagedown", "scroll_gradients(1)", "scroll gradients", show=False),
+        Binding("pageup", "scroll_gradients(-1)", "scroll gradients", show=False),
     ]
 
     def __init__(self, setup: Setup) -> None:
@@ -95,7 +97,8 @@ class TfnpLab(App):
         with Grid(id="panels"):
             yield LossPanel(id="loss", classes="panel")
             yield AttentionPanel(task.label, t.model_cfg.n_layers, t.model_cfg.n_heads, id="attention", classes="panel")
-            yield GradientPanel(list(t.model.params), id="gradients", classes="panel")
+            eps = float(np.finfo(t.model_cfg.dtype).eps)
+            yield GradientPanel(list(t.model.params), eps, id="gradients", classes="panel")
             example = "".join(task.chars[:4]) if task.chars else " ".join(map(str, task.val_tokens[0][:4]))
             yield InspectorPanel(task.label, example, id="inspector", classes="panel")
         yield Static(id="too-small")
@@ -119,6 +122,9 @@ class TfnpLab(App):
     def check_size(self, width: int, height: int) -> None:
         small = width < MIN_SIZE[0] or height < MIN_SIZE[1]
         self.screen.set_class(small, "too-small")
+        panels = height - 3  # status line and footer
+        top = max(10, min(panels - 11, round(panels * 0.44)))  # the bottom row holds the long lists
+        self.query_one("#panels").styles.grid_rows = f"{top} 1fr"
         if small:
             self.query_one("#too-small", Static).update(
                 f"Enlarge the terminal to at least {MIN_SIZE[0]}x{MIN_SIZE[1]} (it is {width}x{height}); q quits"
@@ -328,6 +334,10 @@ class TfnpLab(App):
     def action_values(self) -> None:
         panel = self.query_one(AttentionPanel)
         panel.values = not panel.values
+
+    def action_scroll_gradients(self, direction: int) -> None:
+        panel = self.query_one(GradientPanel)
+        panel.scroll_relative(y=direction * max(panel.size.height - 2, 1), animate=False)
 
     # ---------------------------------------------------------------------------- inspector
     def action_type_sequence(self) -> None:

@@ -42,6 +42,9 @@ class GradcheckScreen(ModalScreen[None]):
             scroll.border_title = "Gradient check"
             yield Static("checking every tensor against central finite differences in float64…", id="gradcheck-body")
 
+    def on_mount(self) -> None:
+        self.query_one(VerticalScroll).focus()  # arrows, page keys and end scroll the table
+
     def show(self, report: GradcheckReport) -> None:
         verdict = (
             Text(f"all {len(report.tensors)} tensors pass", "bold green")

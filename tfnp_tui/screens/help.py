@@ -25,6 +25,9 @@ KEYS = [
         ("a", "all heads of the layer"),
         ("v", "numbers instead of shades"),
     ]),
+    ("gradient norms", [
+        ("pgup / pgdn", "scroll the rows (one per tensor, embedding first, head last)"),
+    ]),
     ("inspector", [
         ("t", "type a sequence to look at (enter: show it, escape: back)"),
         ("p", "back to the probe sample"),
@@ -40,7 +43,8 @@ KEYS = [
 
 
 MARKERS = (
-    "gradient norms: [bold red]▲ exploding[/] above 1e3 or not finite, [bold yellow]▼ vanishing[/] below 1e-8, "
+    "gradient norms: [bold red]▲ exploding[/] above 1e3 or not finite, [bold yellow]▼ vanishing[/] below 1e-8 "
+    "or below rounding noise (shown as ≈0), "
     "[dim]○ zero by design[/]: the attention key bias, whose gradient is exactly 0 (softmax ignores a constant "
     "added to a whole row of scores; docs/backprop.md)"
 )
@@ -66,6 +70,9 @@ class HelpScreen(ModalScreen[None]):
                                   border: round $accent; padding: 0 1; background: $surface; }
     """
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "close")]
+
+    def on_mount(self) -> None:
+        self.query_one(VerticalScroll).focus()  # arrows and page keys scroll
 
     def compose(self) -> ComposeResult:
         with VerticalScroll() as scroll:

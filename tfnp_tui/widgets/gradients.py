@@ -22,11 +22,12 @@ VANISH, EXPLODE = 1e-8, 1e3
 BAR_LOW, BAR_HIGH = 1e-8, 1e3  # the bar spans these norms, log scale
 
 
-def verdict(name: str, norm: float) -> tuple[str, str]:
-    """(marker, style) for a gradient norm: exploding, vanishing, zero by design, or fine."""
+def verdict(name: str, norm: float, rounding: bool = False) -> tuple[str, str]:
+    """(marker, style) for a gradient norm: exploding, vanishing, zero by design, or fine.
+    `rounding`: the norm is no larger than the rounding noise of the largest one."""
     if not math.isfinite(norm) or norm > EXPLODE:
         return "▲ exploding", "bold red"
-    if norm < VANISH:
+    if norm < VANISH or rounding:
         if name.endswith("attn.bk"):  # softmax ignores a constant added to a row of scores
             return "○ zero by design", "dim"
         return "▼ vanishing", "bold yellow"
@@ -67,8 +68,9 @@ class GradientPanel(VerticalScroll, can_focus=False):
 
     DEFAULT_CSS = "GradientPanel { scrollbar-size-vertical: 1; }"
 
-    def __init__(self, names: list[str], **kwargs) -> None:
+    def __init__(self, names: list[str], eps: float, **kwargs) -> None:
         super().__init__(**kwargs)
+        self.eps = eps  # the dtype's machine epsilon: norms below eps * the largest are rounding noise
         self.border_title = "Gradient norms"
         self.names = names
         self.history: dict[str, list[float]] = {n: [] for n in names}  # epoch means
@@ -119,18 +121,24 @@ class GradientPanel(VerticalScroll, can_focus=False):
         if not self.norms:
             return Text("no gradients yet", style="dim")
         cols = Columns.fit(self.size.width - 1, self.names)  # one column for the scrollbar
+        finite = [v for v in self.norms.values() if math.isfinite(v)]
+        noise = 16 * self.eps * max(finite, default=0.0)
         text = Text(f"{'tensor':<{cols.name}} {'|grad| log'[: cols.bar]:<{cols.bar}} {'norm':>8}", style="dim")
         text.append(f"  {'upd/w':<9}" if cols.update else "", style="dim")
         text.append(f" {'by epoch'[: cols.spark]}\n" if cols.spark else "\n", style="dim")
         for name in self.names:
             norm, ratio = self.norms[name], self.ratios.get(name, math.nan)
-            marker, style = verdict(name, norm)
+            rounding = 0 <= norm < noise  # a gradient that is zero but for rounding: its numbers mean nothing
+            marker, style = verdict(name, norm, rounding)
             text.append(f"{short(name) if cols.short_names else name:<{cols.name}} ", style=style)
             text.append(log_bar(norm, BAR_LOW, BAR_HIGH, cols.bar), style=style or "cyan")
-            text.append(f" {norm:8.1e}")
+            text.append(f" {'≈0':>8}" if rounding else f" {norm:8.1e}")
             if cols.update:
-                text.append(f"  upd {ratio:4.0e}" if math.isfinite(ratio) else "  upd   - ", style="dim")
-            if cols.spark:
+                known = math.isfinite(ratio) and not rounding
+                text.append(f"  upd {ratio:4.0e}" if known else "  upd   - ", style="dim")
+            if cols.spark and rounding:
+                text.append(" " * (cols.spark + 1))
+            elif cols.spark:
                 history = self.history[name]
                 if self.until_epoch is not None:
                     history = history[: bisect_right(self.epochs, self.until_epoch)]

@@ -78,9 +78,9 @@ class LossPanel(Vertical):
             steps = steps[: epochs[-1].step]
         plot = self.query_one(PlotextPlot)
         x, y = bucket_means(steps, max(plot.size.width - 8, 8))  # about one point per column
-        plot.lines = (
-            Line(x, y, "train", TRAIN_COLOR),
+        plot.lines = (  # validation first, so the training curve is drawn on top where they cross
             Line([e.step for e in epochs], [e.val_loss for e in epochs], "val", VAL_COLOR),
+            Line(x, y, "train", TRAIN_COLOR),
         )
         self.query_one("#loss-summary", Static).update(self.summary(steps, epochs), layout=False)
 

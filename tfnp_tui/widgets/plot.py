@@ -46,7 +46,10 @@ class PlotextPlot(Widget):
         drawable = [line for line in self.lines if len(line.x) > 0]
         if width < 12 or height < 4 or not drawable:
             return Text("no data yet", style="dim", justify="center")
-        return Text.from_ansi(build_figure(drawable, width, height, self.log_y), no_wrap=True)
+        try:
+            return Text.from_ansi(build_figure(drawable, width, height, self.log_y), no_wrap=True)
+        except Exception as err:  # a plotting library's bug must not take the lab down
+            return Text(f"the plot could not be drawn ({type(err).__name__}: {err})", style="dim")
 
 
 def nice_ticks(high: float, count: int = 5) -> list[int]:
@@ -57,6 +60,15 @@ def nice_ticks(high: float, count: int = 5) -> list[int]:
     return [int(step * i) for i in range(int(high // step) + 1)]
 
 
+def log_ticks(low: float, high: float, most: int) -> list[float]:
+    """Tick positions for log10 values: whole decades (1, 0.1, 0.01) when two or more fit,
+    else evenly spaced values."""
+    decades = list(range(math.ceil(low), math.floor(high) + 1))
+    if len(decades) >= 2:
+        return decades[:: math.ceil(len(decades) / most)]
+    return [low + (high - low) * i / most for i in range(most + 1)]
+
+
 def build_figure(lines: Sequence[Line], width: int, height: int, log_y: bool = False) -> str:
     """plotext's ANSI text for `lines` at width x height cells; x is whole numbers (steps)."""
     fig = plotext.figure
@@ -64,12 +76,18 @@ def build_figure(lines: Sequence[Line], width: int, height: int, log_y: bool = F
     fig.theme("simple")
     fig.legend(False)
     fig.plot_size(width, height)
-    for line in lines:
-        y = [max(v, LOG_FLOOR) for v in line.y] if log_y else list(line.y)
+    lines = [line for line in lines if len(line.x)]
+    ys = [[math.log10(max(v, LOG_FLOOR)) for v in line.y] if log_y else list(line.y) for line in lines]
+    for line, y in zip(lines, ys):
         signal = fig.signal(list(line.x), y, marker=plotext.marker("braille", plotext.pixel(line.color)))
         signal.lines()
         fig.draw(signal)
     fig.ruler("x").ticks(nice_ticks(max(max(line.x) for line in lines), count=max(2, width // 12)))
-    if log_y:
-        fig.ruler("y").scale("log")
+    if log_y:  # log10 of the data on a linear axis, labelled with the values themselves
+        low, high = min(min(y) for y in ys), max(max(y) for y in ys)
+        if high - low < 1e-9:
+            low, high = low - 0.5, high + 0.5
+        fig.ruler("y").lim(low, high)
+        ticks = log_ticks(low, high, max(height // 3, 2))
+        fig.ruler("y").ticks(ticks, [f"{10**t:.3g}" for t in ticks])
     return fig.build().string()

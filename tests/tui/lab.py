@@ -1,0 +1,43 @@
+"""Helpers for driving the lab in tests: build it from command-line flags, wait for it to
+settle, and read the screen as plain text."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+from textual.pilot import Pilot
+
+from tfnp_tui.app import TfnpLab
+from tfnp_tui.cli import build, build_parser
+
+REVERSE = ["--task", "reverse", "--seq-len", "8", "--layers", "2", "--heads", "2", "--optimizer", "adam"]
+
+
+def make_lab(*argv: str) -> TfnpLab:
+    """The lab as `tfnp-tui ARGV` would start it, with the steps/s figure off (stable snapshots)."""
+    app = TfnpLab(build(build_parser().parse_args(list(argv))))
+    app.show_rate = False
+    return app
+
+
+async def settle(pilot: Pilot) -> None:
+    """Wait until every worker is done and every message it sent has been handled."""
+    for _ in range(3):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+async def press(pilot: Pilot, *keys: str) -> None:
+    """Press keys one by one, letting the lab finish what each one started."""
+    for key in keys:
+        await pilot.press(key)
+        await settle(pilot)
+
+
+def screen_text(app: TfnpLab) -> str:
+    """The whole screen as plain text: what a user reads, without colour."""
+    width, height = app.size
+    console = Console(width=width, height=height, file=io.StringIO(), record=True, force_terminal=True)
+    console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
+    return console.export_text()

@@ -1,0 +1,305 @@
+"""The lab driven as a user drives it: key presses through Textual's Pilot, then what the
+engine did and what the panels show."""
+
+import os
+import time
+
+import numpy as np
+import pytest
+
+from engine import checkpoint
+from engine.model import TransformerEncoder
+from tfnp_tui.screens.confirm import ConfirmScreen
+from tfnp_tui.screens.gradcheck import GradcheckScreen
+from tfnp_tui.screens.help import HelpScreen
+from tfnp_tui.widgets.attention import AttentionPanel
+from tfnp_tui.widgets.gradients import GradientPanel
+from tfnp_tui.widgets.inspector import InspectorPanel
+from tfnp_tui.widgets.status import StatusLine
+
+from .lab import REVERSE, make_lab, press, screen_text, settle
+
+SIZE = (120, 40)
+
+
+async def test_n_trains_exactly_one_epoch_then_pauses():
+    app = make_lab()
+    async with app.run_test(size=SIZE) as pilot:
+        await press(pilot, "n")
+        assert app.trainer.step_count == app.trainer.steps_per_epoch == 200
+        status = app.query_one(StatusLine)
+        assert not status.running and status.epoch == 1 and status.step == 200
+        assert len(app.history) == 1
+        text = screen_text(app)
+        for words in ("epoch 1", "step 200", "loss ", "paused", "task next", "sgd lr 1.0e-02"):
+            assert words in text, words
+        for title in ("Loss", "Attention", "Gradient norms", "Inspector"):
+            assert title in text, title
+
+
+async def test_s_takes_one_step():
+    app = make_lab()
+    async with app.run_test(size=SIZE) as pilot:
+        await press(pilot, "s", "s", "s")
+        assert app.trainer.step_count == 3
+        assert app.query_one(StatusLine).step == 3
+        assert "step 3" in screen_text(app)
+
+
+async def test_space_runs_and_pauses():
+    app = make_lab("--epochs", "1000")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("space")
+        for _ in range(200):  # until the worker has taken a few steps
+            await pilot.pause(0.01)
+            if app.trainer.step_count > 50:
+                break
+        assert app.query_one(StatusLine).running
+        await press(pilot, "space")
+        stopped_at = app.trainer.step_count
+        assert not app.query_one(StatusLine).running and stopped_at > 50
+        await pilot.pause(0.2)
+        assert app.trainer.step_count == stopped_at  # really paused
+        assert app.query_one(StatusLine).step == stopped_at  # and the screen says where
+        assert "paused" in screen_text(app)
+
+
+async def test_run_stops_by_itself_after_the_epochs_asked_for():
+    app = make_lab("--epochs", "2", "--samples", "40", "--batch-size", "4")
+    async with app.run_test(size=SIZE) as pilot:
+        await press(pilot, "space")
+        assert app.trainer.step_count == 20 and not app.query_one(StatusLine).running
+        assert "trained the 2 epochs asked for" in screen_text(app)
+        await press(pilot, "n")  # and it goes on when asked
+        assert app.trainer.step_count == 30
+
+
+async def test_r_asks_first_then_resets_to_a_fresh_model():
+    app = make_lab()
+    async with app.run_test(size=SIZE) as pilot:
+        await press(pilot, "n")
+        await press(pilot, "r")
+        assert isinstance(app.screen, ConfirmScreen)
+        await press(pilot, "n")  # no: nothing changes
+        assert app.trainer.step_count == 200
+        await press(pilot, "r", "y")
+        assert app.trainer.step_count == 0 and len(app.history) == 0
+        fresh = TransformerEncoder(app.trainer.model_cfg, seed=0).params
+        assert all(np.array_equal(fresh[k], v) for k, v in app.trainer.model.params.items())
+        assert "step 0" in screen_text(app)
+
+
+async def test_replay_steps_back_and_forth_through_recorded_epochs():
+    app = make_lab(*REVERSE)
+    async with app.run_test(size=SIZE) as pilot:
+        await press(pilot, "n", "n", "n")
+        attention = app.query_one(AttentionPanel)
+        await press(pilot, "left")
+        assert app.view == 3
+        await press(pilot, "left")
+        assert app.view == 2
+        assert attention.probe is app.history.get(2).probe
+        text = screen_text(app)
+        assert "epoch 2 of 3 (replay)" in text
+        await press(pilot, "left", "left", "left")  # stops at the oldest
+        assert app.view == 1
+        await press(pilot, "right", "right", "right")
+        assert app.view is None and "(replay)" not in screen_text(app)
+        await press(pilot, "left", "s")  # a training key returns to live
+        assert app.view is None and app.trainer.step_count == 3 * 63 + 1
+
+
+async def test_replay_before_any_epoch_says_so():
+    app = make_lab()
+    async with app.run_test(size=SIZE) as pilot:
+        await press(pilot, "left")
+        assert app.view is None and "no epochs recorded yet" in screen_text(app)
+
+
+async def test_g_runs_the_gradient_check_and_shows_the_table():
+    app = make_lab(*REVERSE)
+    async with app.run_test(size=SIZE) as pilot:
+        await press(pilot, "n", "g")
+        assert isinstance(app.screen, GradcheckScreen)
+        text = screen_text(app)
+        assert "Gradient check" in text and "tensors pass" in text
+        assert "layers.1.attn.wq" in text and "✓ pass" in text and "FAIL" not in text
+        await press(pilot, "end")  # the table scrolls to its last row: the input embeddings
+        assert "input" in screen_text(app).split("Gradient check")[1]
+        await press(pilot, "escape")
+        assert not isinstance(app.screen, GradcheckScreen)
+        assert "gradient check: all pass" in screen_text(app)
+
+
+async def test_w_saves_a_checkpoint_that_loads(tmp_path):
+    path = tmp_path / "lab.npz"
+    app = make_lab("--save", str(path))
+    async with app.run_test(size=SIZE) as pilot:
+        await press(pilot, "s", "s", "w")
+        assert f"saved {path} (step 2)" in screen_text(app)
+    ckpt = checkpoint.load(path)
+    assert ckpt.position["step"] == 2
+
+
+async def test_an_unwritable_save_path_is_reported_and_training_goes_on(tmp_path):
+    app = make_lab("--save", str(tmp_path / "no-such-dir" / "x.npz"))
+    async with app.run_test(size=SIZE) as pilot:
+        await press(pilot, "s", "w")
+        assert "could not save" in screen_text(app)
+        await press(pilot, "s")
+        assert app.trainer.step_count == 2
+
+
+async def test_ctrl_s_saves_an_svg_screenshot(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    app = make_lab()
+    async with app.run_test(size=SIZE) as pilot:
+        await press(pilot, "ctrl+s")
+        shots = list(tmp_path.glob("tfnp-screenshot-*.svg"))
+        assert len(shots) == 1 and shots[0].read_text().startswith("<svg")
+        assert "screenshot saved" in screen_text(app)
+
+
+async def test_question_mark_lists_every_key():
+    app = make_lab()
+    async with app.run_test(size=SIZE) as pilot:
+        await press(pilot, "question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        text = screen_text(app)
+        for key in ("space", "run / pause", "← / →", "gradient check", "ctrl+s", "zero by design"):
+            assert key in text, key
+        await press(pilot, "escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_attention_keys_move_between_layers_heads_and_views():
+    app = make_lab(*REVERSE)
+    async with app.run_test(size=SIZE) as pilot:
+        await press(pilot, "n")
+        panel = app.query_one(AttentionPanel)
+        assert (panel.layer_index, panel.head_index) == (1, 0)  # starts at the last layer
+        await press(pilot, "left_square_bracket", "h")
+        assert (panel.layer_index, panel.head_index) == (0, 1)
+        assert "layer 1/2 · head 2/2" in screen_text(app)
+        await press(pilot, "H", "right_square_bracket")
+        assert (panel.layer_index, panel.head_index) == (1, 0)
+        await press(pilot, "v")
+        weights = app.trainer.probe().attention[1, 0]
+        assert f"{weights[0, 0]:.2f}"[1:] in screen_text(app)  # numbers, as .97
+        await press(pilot, "a")
+        text = screen_text(app)
+        assert "all 2 heads" in text and "head 1" in text and "head 2" in text
+
+
+async def test_a_typed_sequence_is_inspected_and_bad_tokens_are_named():
+    app = make_lab(*REVERSE)
+    async with app.run_test(size=SIZE) as pilot:
+        await press(pilot, "n", "t")
+        for key in "3 9 25":
+            await pilot.press("space" if key == " " else key)
+        await press(pilot, "enter")
+        inspector = app.query_one(InspectorPanel)
+        assert "token 25 is outside the vocabulary 0..19" in screen_text(app)
+        assert not inspector.typed
+        await pilot.press("backspace", "backspace")
+        await press(pilot, "1", "enter")
+        assert inspector.typed
+        np.testing.assert_array_equal(inspector.probe.tokens, [3, 9, 1])
+        np.testing.assert_array_equal(inspector.probe.targets, [1, 9, 3])
+        assert "(typed)" in screen_text(app)
+        await press(pilot, "p")  # back to the probe sample
+        assert not inspector.typed and len(inspector.probe.tokens) == 8
+
+
+async def test_a_diverging_run_pauses_with_the_reason_on_screen():
+    app = make_lab("--lr", "1e35")
+    async with app.run_test(size=SIZE) as pilot:
+        await press(pilot, "n")
+        assert not app.query_one(StatusLine).running
+        assert "diverged at step 1: the update is not finite" in screen_text(app)
+        assert app.trainer.step_count == 0
+        await press(pilot, "r", "y")  # and the lab is alive
+        assert app.trainer.step_count == 0
+
+
+async def test_an_exception_in_the_worker_is_shown_not_raised(monkeypatch):
+    app = make_lab()
+    async with app.run_test(size=SIZE) as pilot:
+
+        def boom():
+            raise RuntimeError("boom")
+
+        monkeypatch.setattr(app.trainer, "step", boom)
+        await press(pilot, "s")
+        assert "training failed: RuntimeError: boom" in screen_text(app)
+        assert not app.query_one(StatusLine).running
+
+
+async def test_a_small_terminal_asks_to_be_enlarged():
+    app = make_lab()
+    async with app.run_test(size=(70, 20)) as pilot:
+        await settle(pilot)
+        text = screen_text(app)
+        assert "Enlarge the terminal to at least 80x24 (it is 70x20)" in text
+        assert "Gradient norms" not in text
+        await pilot.resize_terminal(80, 24)
+        await settle(pilot)
+        text = screen_text(app)
+        assert "Enlarge" not in text and "Gradient norms" in text
+
+
+async def test_q_quits_while_training_runs():
+    app = make_lab("--epochs", "1000")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("space")
+        await pilot.pause(0.3)
+        assert app.query_one(StatusLine).running
+        await pilot.press("q")
+        start = time.monotonic()
+    assert time.monotonic() - start < 5  # the worker stopped; nothing hung
+    assert not any(w.is_running for w in app.workers)
+
+
+async def test_gradient_rows_mark_vanishing_and_exploding():
+    app = make_lab()
+    async with app.run_test(size=SIZE) as pilot:
+        await press(pilot, "s")
+        panel = app.query_one(GradientPanel)
+        norms = dict.fromkeys(panel.names, 1.0) | {"embed": 1e-12, "head.w": 1e5, "head.b": float("nan")}
+        panel.show_step(norms, dict.fromkeys(panel.names, 1e-3))
+        await press(pilot, "pagedown")  # the head's rows are the last ones
+        lines = screen_text(app).splitlines()
+        assert any("embed" in line and "▼" in line for line in lines) or True  # scrolled away, checked below
+        assert any("head.w" in line and "1.0e+05" in line and "▲" in line for line in lines)
+        assert any("head.b" in line and "nan" in line and "▲" in line for line in lines)
+        await press(pilot, "pageup")
+        lines = screen_text(app).splitlines()
+        assert any("embed" in line and "≈0" in line and "▼" in line for line in lines)  # rounding noise next to 1e5
+        assert not any("L0.attn.wq" in line and ("▼" in line or "▲" in line) for line in lines)
+
+
+@pytest.mark.parametrize("argv", [[], REVERSE])
+async def test_the_probe_is_drawn_before_any_training(argv):
+    app = make_lab(*argv)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert app.query_one(AttentionPanel).probe is not None
+        assert "right (probe)" in screen_text(app)
+
+
+async def test_loading_a_checkpoint_starts_where_it_stopped(tmp_path):
+    path = tmp_path / "run.npz"
+    app = make_lab("--save", str(path))
+    async with app.run_test(size=SIZE) as pilot:
+        await press(pilot, "n", "w")
+    app = make_lab("--load", str(path))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.trainer.step_count == 200
+        assert f"loaded {path} at step 200" in screen_text(app)
+        await press(pilot, "s")
+        assert app.trainer.step_count == 201
+
+
+def test_no_screenshot_files_leak(tmp_path):
+    assert not [f for f in os.listdir(".") if f.startswith("tfnp-screenshot-")]

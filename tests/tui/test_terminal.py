@@ -1,0 +1,145 @@
+"""The lab in a real terminal: tfnp-tui started in tmux, keys sent with send-keys, the
+screen read back with capture-pane, as a new user would try it."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+from .lab import REVERSE
+
+TMUX = shutil.which("tmux")
+pytestmark = pytest.mark.skipif(TMUX is None, reason="tmux is not installed (apt-get install tmux)")
+_sockets = itertools.count()
+
+
+class Terminal:
+    """One tmux server with one window running tfnp-tui."""
+
+    def __init__(self, argv: list[str], cwd, size=(120, 40)) -> None:
+        self.socket = f"tfnp-test-{os.getpid()}-{next(_sockets)}"
+        command = " ".join([sys.executable, "-m", "tfnp_tui", *argv])
+        env = {**os.environ, "TERM": "xterm-256color"}
+        self.tmux("new-session", "-d", "-x", str(size[0]), "-y", str(size[1]), "-s", "lab", command, cwd=cwd, env=env)
+
+    def tmux(self, *args: str, cwd=None, env=None, check=True) -> str:
+        result = subprocess.run([TMUX, "-L", self.socket, *args], capture_output=True, text=True, cwd=cwd, env=env,
+                                timeout=30, check=check)  # fmt: skip
+        return result.stdout
+
+    def send(self, *keys: str) -> None:
+        self.tmux("send-keys", "-t", "lab", *keys)
+
+    def screen(self) -> str:
+        return self.tmux("capture-pane", "-p", "-t", "lab", check=False)
+
+    def alive(self) -> bool:
+        probe = subprocess.run([TMUX, "-L", self.socket, "has-session", "-t", "lab"], capture_output=True)
+        return probe.returncode == 0
+
+    def wait_for(self, text: str, timeout: float = 20.0, gone: bool = False) -> str:
+        """The screen once `text` is on it (or, with gone, off it); fails with the screen shown."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if (text in screen) != gone:
+                return screen
+            time.sleep(0.05)
+        raise AssertionError(f"{text!r} {'still' if gone else 'never'} on screen after {timeout}s:\n{self.screen()}")
+
+    def wait_exit(self, timeout: float) -> float:
+        """Seconds until tfnp-tui exited (the tmux session ends with it)."""
+        start = time.monotonic()
+        while self.alive():
+            if time.monotonic() - start > timeout:
+                raise AssertionError(f"still running after {timeout}s:\n{self.screen()}")
+            time.sleep(0.02)
+        return time.monotonic() - start
+
+    def close(self) -> None:
+        subprocess.run([TMUX, "-L", self.socket, "kill-server"], capture_output=True)
+
+
+@pytest.fixture
+def terminal(tmp_path):
+    opened = []
+
+    def start(*argv: str, size=(120, 40)) -> Terminal:
+        opened.append(Terminal(list(argv), tmp_path, size))
+        return opened[-1]
+
+    yield start
+    for t in opened:
+        t.close()
+
+
+def test_every_key_in_a_real_terminal(terminal, tmp_path):
+    t = terminal(*REVERSE)
+    t.wait_for("Gradient norms")
+    for title in ("Loss", "Attention", "Inspector", "paused", "task reverse", "adam lr 1.0e-03"):
+        assert title in t.screen(), title
+    t.send("n")
+    t.wait_for("epoch 1  step 63")
+    t.send("s")
+    t.wait_for("step 64")
+    t.send("Space")
+    t.wait_for("running")
+    t.send("Space")
+    t.wait_for("paused")
+    t.send("Left")
+    t.wait_for("(replay)")
+    t.send("Right")
+    t.wait_for("(replay)", gone=True)
+    t.send("[", "h")
+    t.wait_for("layer 1/2 · head 2/2")
+    t.send("a")
+    t.wait_for("all 2 heads")
+    t.send("a", "v")
+    t.send("g")
+    t.wait_for("tensors pass")
+    t.send("Escape")
+    t.wait_for("tensors pass", gone=True)  # closed (and a key sent right after ESC would read as alt+key)
+    assert "gradient check: all pass" in t.screen()
+    t.send("w")
+    t.wait_for("saved tfnp-checkpoint.npz")
+    assert (tmp_path / "tfnp-checkpoint.npz").exists()
+    t.send("C-s")
+    t.wait_for("screenshot saved")
+    assert list(tmp_path.glob("tfnp-screenshot-*.svg"))
+    t.send("?")
+    t.wait_for("Keys")
+    t.send("Escape")
+    t.wait_for("Keys", gone=True)
+    t.send("t")
+    t.send("3", "Space", "9", "Space", "1", "Enter")
+    t.wait_for("(typed)")
+    t.send("r")
+    t.wait_for("Reset to a fresh model?")
+    t.send("y")
+    t.wait_for("step 0 ")
+    t.send("q")
+    assert t.wait_exit(5) < 5
+
+
+def test_q_exits_while_training_runs(terminal):
+    t = terminal("--epochs", "100000")
+    t.wait_for("Gradient norms")
+    t.send("Space")
+    t.wait_for("running")
+    time.sleep(0.5)
+    t.send("q")
+    assert t.wait_exit(5) < 5
+
+
+def test_a_small_terminal_asks_to_be_enlarged(terminal):
+    t = terminal(size=(70, 20))
+    screen = t.wait_for("Enlarge the terminal to at least 80x24")
+    assert "Gradient norms" not in screen
+    t.send("q")
+    t.wait_exit(5)
