@@ -41,7 +41,8 @@ from .widgets.loss import LossPanel
 from .widgets.status import StatusLine
 
 UPDATE_HZ = 10  # reports the worker sends per second while training, whatever the step rate
-PANEL_HZ = 4  # redraws of the four panels per second (the status line follows every report)
+PANEL_HZ = 4  # at most this many redraws of the four panels a second (the status line follows every report)
+UI_SHARE = 0.08  # ...and fewer when drawing takes more than this share of the time: the GIL is the trainer's
 MIN_SIZE = (80, 24)
 
 
@@ -89,6 +90,8 @@ class TfnpLab(App):
         self.show_rate = True  # tests turn the steps/s figure off for stable snapshots
         self._rate_mark: tuple[float, int] | None = None
         self._last_draw = 0.0  # when the panels were last redrawn
+        self._panel_interval = 1 / PANEL_HZ  # seconds between panel redraws while training, adapted
+        self._cpu_mark = (time.monotonic(), time.thread_time())  # the UI thread's clock, for its share
 
     # ------------------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -201,8 +204,20 @@ class TfnpLab(App):
             e = msg.epochs[-1]
             status.say(f"epoch {e.epoch}: loss {e.loss:.4f}  acc {100 * e.acc:.1f}%  "
                        f"val_loss {e.val_loss:.4f}  val_acc {100 * e.val_acc:.1f}%")  # fmt: skip
-        if self.view is None and (msg.final or time.monotonic() - self._last_draw >= 1 / PANEL_HZ):
+        self.adapt_panel_interval()
+        if self.view is None and (msg.final or time.monotonic() - self._last_draw >= self._panel_interval):
             self.show_view()
+
+    def adapt_panel_interval(self) -> None:
+        """Once a second: redraw the panels less often if the UI thread used more than UI_SHARE
+        of the time (it holds the GIL the trainer needs), more often if it used less."""
+        now, cpu = time.monotonic(), time.thread_time()
+        then, cpu_then = self._cpu_mark
+        if now - then >= 1.0:
+            share = (cpu - cpu_then) / (now - then)
+            interval = self._panel_interval * min(max(share / UI_SHARE, 0.5), 2.0)
+            self._panel_interval = min(max(interval, 1 / PANEL_HZ), 2.0)
+            self._cpu_mark = (now, cpu)
 
     def update_rate(self, step: int) -> None:
         now = time.monotonic()

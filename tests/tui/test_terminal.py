@@ -64,6 +64,9 @@ class Terminal:
 
     def close(self) -> None:
         subprocess.run([TMUX, "-L", self.socket, "kill-server"], capture_output=True)
+        folder = os.path.join(os.environ.get("TMUX_TMPDIR", "/tmp"), f"tmux-{os.getuid()}")
+        if os.path.exists(os.path.join(folder, self.socket)):
+            os.remove(os.path.join(folder, self.socket))
 
 
 @pytest.fixture
