@@ -14,13 +14,14 @@ GELU_A = 0.044715
 
 
 def relu_forward(h):
-    """a = max(h, 0). The cache is the mask of positive inputs."""
-    xp = array_module(h)
-    return xp.maximum(h, 0), h > 0
+    """a = max(h, 0) = h * [h > 0]. The cache is the mask [h > 0] as 0/1 in h's dtype:
+    multiplying by a same-type mask is the fastest form of both passes in NumPy."""
+    positive = (h > 0).astype(h.dtype)
+    return h * positive, positive
 
 
 def relu_backward(da, positive):
-    """dh = da where h > 0, else 0."""
+    """dh = da * [h > 0]."""
     return da * positive
 
 

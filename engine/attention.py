@@ -17,6 +17,7 @@ import math
 from typing import NamedTuple
 
 from .backend import array_module
+from .parallel import matmul, over_batch
 
 
 class AttentionCache(NamedTuple):
@@ -37,12 +38,24 @@ def causal_mask(xp, T: int, dtype):
 
 
 def softmax(scores):
-    """Softmax over the last axis, computed in place in `scores` (stable: shifted by the max)."""
+    """Softmax over the last axis, in place in `scores` (stable: each row shifted by its max).
+    Rows are independent, so large batches are done in chunks on several threads."""
+    over_batch(_softmax_rows, scores)
+    return scores
+
+
+def _softmax_rows(scores) -> None:
     xp = array_module(scores)
     scores -= scores.max(axis=-1, keepdims=True)
     xp.exp(scores, out=scores)
     scores /= scores.sum(axis=-1, keepdims=True)
-    return scores
+
+
+def _softmax_backward_rows(dprobs, probs) -> None:
+    """dprobs <- probs * (dprobs - rowsum(dprobs * probs)), in place: the softmax's backward."""
+    xp = array_module(dprobs)
+    dprobs -= xp.einsum("...ij,...ij->...i", dprobs, probs)[..., None]  # one pass, no (T, T) temporary
+    dprobs *= probs
 
 
 def forward(x, p: dict, n_heads: int, causal: bool):
@@ -52,18 +65,20 @@ def forward(x, p: dict, n_heads: int, causal: bool):
     H, D = n_heads, C // n_heads
     x2d = x.reshape(B * T, C)
     wqkv = xp.concatenate([p["wq"], p["wk"], p["wv"]], axis=1)  # (C, 3C)
-    bqkv = xp.concatenate([p["bq"], p["bk"], p["bv"]])  # (3C,)
-    qkv = x2d @ wqkv + bqkv  # (B*T, 3C)
-    qkv = qkv.reshape(B, T, 3, H, D).transpose(2, 0, 3, 1, 4)  # (3, B, H, T, D)
+    qkv = x2d @ wqkv  # (B*T, 3C)
+    qkv += xp.concatenate([p["bq"], p["bk"], p["bv"]])
+    qkv = qkv.reshape(B, T, 3, H, D).transpose(2, 0, 3, 1, 4)  # (3, B, H, T, D) views, no copy
     q = qkv[0] * (1.0 / math.sqrt(D))  # (B, H, T, D) scaled once, here
     k, v = qkv[1], qkv[2]  # (B, H, T, D)
-    scores = q @ k.swapaxes(-1, -2)  # (B, H, T, T)
+    scores = matmul(q, k.swapaxes(-1, -2))  # (B, H, T, T)
     if causal:
         scores += causal_mask(xp, T, scores.dtype)
     probs = softmax(scores)  # (B, H, T, T)
-    heads = probs @ v  # (B, H, T, D)
-    heads2d = heads.transpose(0, 2, 1, 3).reshape(B * T, C)  # (B*T, C) heads side by side
-    y = heads2d @ p["wo"] + p["bo"]  # (B*T, C)
+    heads = xp.empty((B, T, H, D), dtype=x.dtype)  # laid out as concat_h: head h in columns h*D:(h+1)*D
+    matmul(probs, v, out=heads.transpose(0, 2, 1, 3))  # (B, H, T, D) written in place
+    heads2d = heads.reshape(B * T, C)  # (B*T, C) heads side by side
+    y = heads2d @ p["wo"]  # (B*T, C)
+    y += p["bo"]
     cache = AttentionCache(x2d, wqkv, q, k, v, probs, heads2d, p["wo"])
     return y.reshape(B, T, C), cache
 
@@ -78,18 +93,20 @@ def backward(dy, cache: AttentionCache):
     dwo = cache.heads2d.T @ dy2d  # (C, C)
     dbo = dy2d.sum(axis=0)  # (C,)
     dheads = (dy2d @ cache.wo.T).reshape(B, T, H, D).transpose(0, 2, 1, 3)  # (B, H, T, D)
+    # [dq | dk | dv] go straight into one buffer laid out as the forward's qkv
+    dqkv = xp.empty((B, T, 3, H, D), dtype=dy.dtype)
+    dq, dk, dv = (dqkv[:, :, n].transpose(0, 2, 1, 3) for n in range(3))  # (B, H, T, D) views
     # heads = probs @ v
-    dprobs = dheads @ cache.v.swapaxes(-1, -2)  # (B, H, T, T)
-    dv = cache.probs.swapaxes(-1, -2) @ dheads  # (B, H, T, D)
-    # softmax, row by row: dscores = a * (da - sum_j(da * a))
+    dprobs = matmul(dheads, cache.v.swapaxes(-1, -2))  # (B, H, T, T)
+    matmul(cache.probs.swapaxes(-1, -2), dheads, out=dv)
+    # softmax, row by row: dscores = a * (da - sum_j(da * a)); masked entries have a = 0, so get 0
     dscores = dprobs
-    dscores -= (dprobs * cache.probs).sum(axis=-1, keepdims=True)
-    dscores *= cache.probs  # (B, H, T, T); masked entries have a = 0, so get 0
-    # scores = q_scaled @ k^T, q_scaled = q / sqrt(D)
-    dq = (dscores @ cache.k) * (1.0 / math.sqrt(D))  # (B, H, T, D)
-    dk = dscores.swapaxes(-1, -2) @ cache.q  # (B, H, T, D)
+    over_batch(_softmax_backward_rows, dscores, cache.probs)  # (B, H, T, T)
+    # scores = q_scaled @ k^T with q_scaled = q / sqrt(D)
+    matmul(dscores.swapaxes(-1, -2), cache.q, out=dk)
+    matmul(dscores, cache.k * (1.0 / math.sqrt(D)), out=dq)  # the 1/sqrt(D) on k: (T, D), not (T, T)
     # back through the fused input projection
-    dqkv = xp.stack([dq, dk, dv]).transpose(1, 3, 0, 2, 4).reshape(B * T, 3 * C)  # (B*T, 3C)
+    dqkv = dqkv.reshape(B * T, 3 * C)  # (B*T, 3C)
     dwqkv = cache.x2d.T @ dqkv  # (C, 3C)
     dbqkv = dqkv.sum(axis=0)  # (3C,)
     dx = dqkv @ cache.wqkv.T  # (B*T, C)

@@ -20,6 +20,7 @@ import numpy as np
 from . import attention, embedding, feedforward, layernorm, linear, loss
 from .backend import get_backend, to_numpy
 from .config import ModelConfig
+from .layout import ParamLayout
 from .positional import sinusoidal
 
 ATTN = ("wq", "bq", "wk", "bk", "wv", "bv", "wo", "bo")
@@ -82,19 +83,26 @@ class TransformerEncoder:
 
     model = TransformerEncoder(ModelConfig(), seed=0)
     loss, grads = model.loss_and_grads(tokens, targets)   # tokens, targets: int (B, T)
+
+    model.params maps the pinned names to views of one flat array, model.flat (layout in
+    model.layout): an optimizer can update every parameter in one pass over model.flat.
     """
 
     def __init__(self, cfg: ModelConfig, seed: int = 0, device: str = "cpu", params=None):
         self.cfg = cfg
         self.device = device
         self.xp = get_backend(device)
+        self.layout = ParamLayout(param_shapes(cfg))
+        self.flat = self.xp.zeros(self.layout.size, dtype=cfg.dtype)  # every parameter, end to end
+        self.params = self.layout.views(self.flat)  # named views: writing one writes self.flat
         source = init_params(cfg, seed) if params is None else params
-        self.params = {name: self.xp.asarray(source[name], dtype=cfg.dtype) for name in param_shapes(cfg)}
+        for name, view in self.params.items():
+            view[...] = self.xp.asarray(source[name], dtype=cfg.dtype)
         self.pe = self.xp.asarray(sinusoidal(cfg.seq_len, cfg.d_model, cfg.dtype))  # (seq_len, C)
 
     @property
     def num_params(self) -> int:
-        return sum(int(p.size) for p in self.params.values())
+        return self.layout.size
 
     def params_numpy(self) -> dict[str, np.ndarray]:
         """Host copies of the parameters, in model order (what checkpoints store)."""
@@ -120,8 +128,11 @@ class TransformerEncoder:
         cfg, P = self.cfg, self.params
         tokens = self._tokens(tokens)
         T = tokens.shape[1]
-        x, c_embed = embedding.forward(tokens, P["embed"])  # (B, T, C)
-        x = x + self.pe[:T] if x0 is None else self.xp.asarray(x0, dtype=cfg.dtype)  # (B, T, C)
+        x, c_embed = embedding.forward(tokens, P["embed"])  # (B, T, C), a fresh array
+        if x0 is None:
+            x += self.pe[:T]
+        else:
+            x = self.xp.asarray(x0, dtype=cfg.dtype)  # (B, T, C)
         blocks = []
         for i in range(cfg.n_layers):
             block = self._block_forward_pre if cfg.norm_first else self._block_forward_post
@@ -137,9 +148,11 @@ class TransformerEncoder:
         """Post-LN block (the original): x = LN1(x + attn(x)); x = LN2(x + ffn(x))."""
         cfg, P = self.cfg, self.params
         a, c_attn = attention.forward(x, self._group(p + "attn.", ATTN), cfg.n_heads, cfg.causal)
-        x, c_ln1 = layernorm.forward(x + a, P[p + "ln1.gamma"], P[p + "ln1.beta"])
+        a += x  # the residual, summed into attention's fresh output
+        x, c_ln1 = layernorm.forward(a, P[p + "ln1.gamma"], P[p + "ln1.beta"])
         f, c_ffn = feedforward.forward(x, self._group(p + "ffn.", FFN), cfg.activation)
-        x, c_ln2 = layernorm.forward(x + f, P[p + "ln2.gamma"], P[p + "ln2.beta"])
+        f += x
+        x, c_ln2 = layernorm.forward(f, P[p + "ln2.gamma"], P[p + "ln2.beta"])
         return x, BlockCache(c_attn, c_ln1, c_ffn, c_ln2)
 
     def _block_forward_pre(self, x, p: str):
@@ -147,10 +160,12 @@ class TransformerEncoder:
         cfg, P = self.cfg, self.params
         h, c_ln1 = layernorm.forward(x, P[p + "ln1.gamma"], P[p + "ln1.beta"])
         a, c_attn = attention.forward(h, self._group(p + "attn.", ATTN), cfg.n_heads, cfg.causal)
-        x = x + a
+        a += x  # the residual, summed into attention's fresh output
+        x = a
         h, c_ln2 = layernorm.forward(x, P[p + "ln2.gamma"], P[p + "ln2.beta"])
         f, c_ffn = feedforward.forward(h, self._group(p + "ffn.", FFN), cfg.activation)
-        x = x + f
+        f += x
+        x = f
         return x, BlockCache(c_attn, c_ln1, c_ffn, c_ln2)
 
     # ---------------------------------------------------------------------------- backward

@@ -9,6 +9,10 @@ Every optimizer turns a gradient g into an update u and applies p <- p - u in pl
     adamw     adam's u + lr wd p  for weight matrices and the embedding (decoupled decay;
               LayerNorm gains and biases and every bias vector are not decayed)
 
+They work on the flat parameter vector (engine/layout.py): one update is a few NumPy calls
+over all parameters at once, not a few per tensor. `step` does the same for any dict of
+named tensors.
+
 `updates` computes every u (advancing the optimizer's state) without touching the
 parameters, so the trainer can refuse a non-finite update and report each tensor's
 update-to-weight ratio; `step` computes and applies them in one call. Optimizer state
@@ -21,55 +25,60 @@ from __future__ import annotations
 import math
 
 from .backend import array_module
+from .layout import ParamLayout
 
 
 class Optimizer:
-    """Base class: per-parameter state arrays, created lazily on the first step."""
+    """Base class. Works on the flat parameter vector (see engine/layout.py); state arrays
+    have its size and are created on the first step."""
 
     state_names: tuple[str, ...] = ()
 
-    def __init__(self) -> None:
+    def __init__(self, layout: ParamLayout | None = None) -> None:
+        self.layout = layout  # which entries belong to which tensor (AdamW decays matrices only)
         self.t = 0  # optimizer steps taken
-        self.state: dict[str, dict] = {name: {} for name in self.state_names}
+        self.state: dict = {}  # kind -> flat array
 
-    def updates(self, params: dict, grads: dict, lr: float) -> dict:
-        """{name: u} for one step; advances the state, leaves the parameters alone."""
+    def updates(self, p, g, lr: float):
+        """u for flat parameters p and flat gradient g (P,); advances the state, leaves p alone."""
         self.t += 1
-        return {name: self.update(name, p, grads[name], lr) for name, p in params.items()}
+        return self.update(p, g, lr)
+
+    def update(self, p, g, lr: float):
+        raise NotImplementedError
 
     def step(self, params: dict, grads: dict, lr: float) -> dict:
-        """One step: p <- p - u in place for every parameter; returns the updates."""
-        updates = self.updates(params, grads, lr)
+        """One step on named tensors: p <- p - u in place for each; returns {name: u}."""
+        if self.layout is None or list(self.layout.shapes) != list(params):
+            self.layout = ParamLayout({name: p.shape for name, p in params.items()})
+        u = self.updates(self.layout.flatten(params), self.layout.flatten(grads), lr)
+        updates = self.layout.views(u)
         apply_updates(params, updates)
         return updates
 
-    def update(self, name: str, p, g, lr: float):
-        raise NotImplementedError
-
-    def _buffer(self, kind: str, name: str, like):
-        """The state array `kind` for parameter `name`, zeros at first."""
-        buf = self.state[kind].get(name)
-        if buf is None:
-            buf = self.state[kind][name] = array_module(like).zeros_like(like)
-        return buf
+    def _buffer(self, kind: str, like):
+        """The flat state array `kind`, zeros at first."""
+        if kind not in self.state:
+            self.state[kind] = array_module(like).zeros_like(like)
+        return self.state[kind]
 
     def state_arrays(self) -> dict:
-        """Flat {"<kind>/<param>": array} of the state (what a checkpoint stores)."""
-        return {f"{kind}/{name}": a for kind, d in self.state.items() for name, a in d.items()}
+        """{kind: flat array}: what a checkpoint stores."""
+        return dict(self.state)
 
     def load_state_arrays(self, t: int, arrays: dict, xp, dtype) -> None:
         """Replace the state with `arrays` (as from state_arrays), cast to `dtype`."""
+        unknown = set(arrays) - set(self.state_names)
+        if unknown:
+            raise ValueError(f"optimizer state {sorted(unknown)} is not {type(self).__name__}'s")
         self.t = t
-        self.state = {name: {} for name in self.state_names}
-        for key, a in arrays.items():
-            kind, name = key.split("/", 1)
-            self.state[kind][name] = xp.asarray(a, dtype=dtype)
+        self.state = {kind: xp.asarray(a, dtype=dtype) for kind, a in arrays.items()}
 
 
 class SGD(Optimizer):
     """Plain stochastic gradient descent (the original setup)."""
 
-    def update(self, name, p, g, lr):
+    def update(self, p, g, lr):
         return lr * g
 
 
@@ -78,12 +87,12 @@ class Momentum(Optimizer):
 
     state_names = ("velocity",)
 
-    def __init__(self, momentum: float = 0.9) -> None:
-        super().__init__()
+    def __init__(self, momentum: float = 0.9, layout: ParamLayout | None = None) -> None:
+        super().__init__(layout)
         self.momentum = momentum
 
-    def update(self, name, p, g, lr):
-        v = self._buffer("velocity", name, p)
+    def update(self, p, g, lr):
+        v = self._buffer("velocity", p)
         v *= self.momentum
         v += g
         return lr * v
@@ -94,34 +103,39 @@ class Adam(Optimizer):
 
     state_names = ("m", "s")
 
-    def __init__(self, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8) -> None:
-        super().__init__()
+    def __init__(self, beta1=0.9, beta2=0.999, eps=1e-8, layout: ParamLayout | None = None) -> None:
+        super().__init__(layout)
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
 
-    def update(self, name, p, g, lr):
+    def update(self, p, g, lr):
         xp = array_module(p)
-        m = self._buffer("m", name, p)
-        s = self._buffer("s", name, p)
+        m, s = self._buffer("m", p), self._buffer("s", p)
         m *= self.beta1
         m += (1.0 - self.beta1) * g
         s *= self.beta2
         s += (1.0 - self.beta2) * (g * g)
         m_hat_scale = 1.0 / (1.0 - self.beta1**self.t)  # Python floats keep float32 float32
         s_hat_scale = 1.0 / (1.0 - self.beta2**self.t)
-        return (lr * m_hat_scale) * m / (xp.sqrt(s * s_hat_scale) + self.eps)
+        denominator = xp.sqrt(s * s_hat_scale)  # sqrt(shat)
+        denominator += self.eps
+        u = m * (lr * m_hat_scale)  # lr mhat
+        u /= denominator
+        return u
 
 
 class AdamW(Adam):
     """Adam with decoupled weight decay (Loshchilov & Hutter 2019) on matrices only."""
 
-    def __init__(self, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay: float = 0.01) -> None:
-        super().__init__(beta1, beta2, eps)
+    def __init__(self, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01, layout=None) -> None:
+        super().__init__(beta1, beta2, eps, layout)
         self.weight_decay = weight_decay
+        self._mask = None  # 1.0 on the entries that decay
 
-    def update(self, name, p, g, lr):
-        u = super().update(name, p, g, lr)
-        if decays(name, p):
-            u += (lr * self.weight_decay) * p
+    def update(self, p, g, lr):
+        u = super().update(p, g, lr)
+        if self._mask is None or self._mask.shape != p.shape:
+            self._mask = self.layout.matrix_mask(p.dtype, array_module(p))
+        u += (lr * self.weight_decay) * (self._mask * p)
         return u
 
 
@@ -131,38 +145,27 @@ def apply_updates(params: dict, updates: dict) -> None:
         params[name] -= u
 
 
-def decays(name: str, p) -> bool:
-    """Weight decay applies to weight matrices and the embedding, not to vectors
-    (biases, LayerNorm gains and biases)."""
-    return p.ndim >= 2
-
-
-def make_optimizer(name: str, momentum=0.9, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01) -> Optimizer:
+def make_optimizer(name: str, momentum=0.9, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01,
+                   layout: ParamLayout | None = None) -> Optimizer:  # fmt: skip
     """The optimizer called `name` (sgd | momentum | adam | adamw)."""
     if name == "sgd":
-        return SGD()
+        return SGD(layout)
     if name == "momentum":
-        return Momentum(momentum)
+        return Momentum(momentum, layout)
     if name == "adam":
-        return Adam(beta1, beta2, eps)
+        return Adam(beta1, beta2, eps, layout)
     if name == "adamw":
-        return AdamW(beta1, beta2, eps, weight_decay)
+        return AdamW(beta1, beta2, eps, weight_decay, layout)
     raise ValueError(f"optimizer: unknown {name!r}")
 
 
-def global_norm(sq_norms) -> float:
-    """sqrt of the sum of every tensor's squared norm."""
-    return math.sqrt(float(sum(sq_norms)))
-
-
-def clip_gradients(grads: dict, norm: float, max_norm: float) -> float:
-    """Scale every gradient in place by max_norm / norm when norm > max_norm (> 0).
-
-    Returns the factor applied (1.0 when nothing was clipped)."""
+def clip_gradients(grads, norm: float, max_norm: float) -> float:
+    """Scale the gradients in place by max_norm / norm when norm > max_norm (> 0): a flat
+    gradient array, or a dict of them. Returns the factor applied (1.0 when not clipped)."""
     if max_norm <= 0 or norm <= max_norm:
         return 1.0
     factor = max_norm / (norm + 1e-6)
-    for g in grads.values():
+    for g in grads.values() if isinstance(grads, dict) else [grads]:
         g *= factor
     return factor
 

@@ -24,7 +24,7 @@ from .backend import to_numpy
 from .config import ModelConfig, TrainConfig
 from .loss import IGNORE
 from .model import TransformerEncoder
-from .optim import apply_updates, clip_gradients, learning_rate, make_optimizer
+from .optim import clip_gradients, learning_rate, make_optimizer
 from .reports import EpochReport, ProbeReport, StepReport
 from .tasks import Task, make_task
 
@@ -73,8 +73,9 @@ class Trainer:
         self.xp = self.model.xp
         self.optimizer = make_optimizer(
             train_cfg.optimizer, train_cfg.momentum, train_cfg.beta1, train_cfg.beta2,
-            train_cfg.eps, train_cfg.weight_decay,
+            train_cfg.eps, train_cfg.weight_decay, layout=self.model.layout,
         )  # fmt: skip
+        self._grad = self.xp.empty(self.model.layout.size, dtype=model_cfg.dtype)  # the flat gradient
         n = len(self.task.train_tokens)
         self.steps_per_epoch = math.ceil(n / train_cfg.batch_size)
         self.total_steps = self.steps_per_epoch * train_cfg.epochs
@@ -113,30 +114,32 @@ class Trainer:
     def step(self) -> StepReport:
         """One optimizer step on the next batch."""
         start = time.perf_counter()
-        cfg, params = self.train_cfg, self.model.params
+        cfg, model = self.train_cfg, self.model
         tokens, targets = self.batch(self.step_count)
-        loss, grads, logits = self.model.forward_backward(tokens, targets)
-        grad_sq = self._squared_norms(grads)  # (P,) per tensor, before clipping
+        loss, grads, logits = model.forward_backward(tokens, targets)
+        g = model.layout.flatten(grads, out=self._grad)  # (P,) every gradient, end to end
+        grad_sq = self._per_tensor(g * g)  # (tensors,) squared norms, before clipping
         grad_norm = math.sqrt(float(grad_sq.sum()))
         self._refuse_unless(math.isfinite(loss), f"the loss is {loss}")
         self._refuse_unless(math.isfinite(grad_norm), f"the gradient norm is {grad_norm}")
         lr = learning_rate(self.step_count, cfg.lr, cfg.schedule, cfg.warmup, self.total_steps)
-        clip_gradients(grads, grad_norm, cfg.clip)
-        updates = self.optimizer.updates(params, grads, lr)
-        update_sq = self._squared_norms(updates)
+        clip_gradients(g, grad_norm, cfg.clip)
+        u = self.optimizer.updates(model.flat, g, lr)  # (P,)
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow here is what the check catches
+            update_sq = self._per_tensor(u * u)
         self._refuse_unless(np.isfinite(update_sq).all(), f"the update is not finite at lr {lr:g}")
-        apply_updates(params, updates)
-        ratios = np.sqrt(update_sq) / np.maximum(np.sqrt(self._squared_norms(params)), 1e-30)
+        model.flat -= u
+        ratios = np.sqrt(update_sq) / np.maximum(np.sqrt(self._per_tensor(model.flat * model.flat)), 1e-30)
         right, counted = self._right_and_counted(logits, targets)
         self.step_count += 1
         grad_norms = np.sqrt(grad_sq)
         self._totals.add(loss, right, counted, grad_norms, ratios)
         self.seconds += time.perf_counter() - start
+        names = model.layout.names
         report = StepReport(
             step=self.step_count, epoch=(self.step_count - 1) // self.steps_per_epoch + 1,
             loss=loss, acc=right / counted, lr=lr, grad_norm=grad_norm,
-            grad_norms=dict(zip(params, grad_norms.tolist())),
-            update_ratios=dict(zip(params, ratios.tolist())),
+            grad_norms=dict(zip(names, grad_norms.tolist())), update_ratios=dict(zip(names, ratios.tolist())),
         )  # fmt: skip
         if self.step_count % self.steps_per_epoch == 0:
             report = dataclasses.replace(report, epoch_report=self._end_epoch(report))
@@ -163,11 +166,9 @@ class Trainer:
         right = (logits.argmax(axis=-1) == targets) & counted
         return int(right.sum()), int(counted.sum())
 
-    def _squared_norms(self, arrays: dict) -> np.ndarray:
-        """float64 (n,) squared L2 norm of each array, fetched to the host in one go."""
-        xp = self.xp
-        sq = xp.stack([xp.vdot(a.ravel(), a.ravel()) for a in arrays.values()])
-        return to_numpy(sq).astype(np.float64)
+    def _per_tensor(self, flat) -> np.ndarray:
+        """float64 (tensors,) sums of a flat array over each tensor's entries, on the host."""
+        return to_numpy(self.model.layout.sums(flat)).astype(np.float64)
 
     def _end_epoch(self, last: StepReport) -> EpochReport:
         t, names = self._totals, list(self.model.params)
@@ -225,5 +226,9 @@ class Trainer:
         self.step_count = int(position["step"])
         self.seconds = float(position["seconds"])
         self._totals = EpochTotals(**position["epoch_totals"])
+        state = optimizer_state or {}
+        for kind, a in state.items():
+            if a.shape != (self.model.layout.size,):
+                raise ValueError(f"optimizer state {kind} has shape {a.shape}, not ({self.model.layout.size},)")
         t = 0 if optimizer_state is None else int(position["optimizer_t"])
-        self.optimizer.load_state_arrays(t, optimizer_state or {}, self.xp, self.model.cfg.dtype)
+        self.optimizer.load_state_arrays(t, state, self.xp, self.model.cfg.dtype)

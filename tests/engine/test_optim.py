@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+from engine.layout import ParamLayout
 from engine.optim import SGD, Adam, AdamW, Momentum, clip_gradients, learning_rate, make_optimizer
 
 
@@ -54,15 +55,28 @@ def test_adamw_decays_matrices_but_not_vectors():
     np.testing.assert_array_equal(params["b"], plain["b"])
 
 
-def test_updates_leave_parameters_alone_and_step_returns_what_it_applied():
+def test_flat_updates_leave_parameters_alone_and_step_returns_what_it_applied():
     params, grads = params_and_grads()
     before = {k: v.copy() for k, v in params.items()}
-    updates = SGD().updates(params, grads, lr=0.1)
-    assert all(np.array_equal(before[k], params[k]) for k in params)
-    applied = make_optimizer("sgd").step(params, grads, lr=0.1)
+    layout = ParamLayout({k: v.shape for k, v in params.items()})
+    flat_p, flat_g = layout.flatten(params), layout.flatten(grads)
+    u = Adam(layout=layout).updates(flat_p, flat_g, lr=0.1)
+    np.testing.assert_array_equal(flat_p, [1.0, -2.0, 0.5])  # untouched
+    applied = Adam().step(params, grads, lr=0.1)
     for k in params:
         np.testing.assert_allclose(params[k], before[k] - applied[k])
-        np.testing.assert_allclose(updates[k], applied[k])
+    np.testing.assert_allclose(layout.flatten(applied), u)
+
+
+def test_layout_views_are_the_flat_array():
+    layout = ParamLayout({"w": (2, 3), "b": (3,)})
+    flat = np.arange(9.0)
+    views = layout.views(flat)
+    np.testing.assert_array_equal(views["w"], [[0, 1, 2], [3, 4, 5]])
+    views["b"][0] = 100
+    assert flat[6] == 100
+    np.testing.assert_array_equal(layout.sums(flat), [15 + 0, 100 + 7 + 8])
+    np.testing.assert_array_equal(layout.matrix_mask(np.float64), [1, 1, 1, 1, 1, 1, 0, 0, 0])
 
 
 def test_float32_stays_float32():

@@ -1,0 +1,62 @@
+"""ParamLayout: every parameter tensor laid end to end in one flat vector, in model order.
+
+The model keeps its parameters in one flat array and hands out named views of it, so an
+optimizer updates all of them with a handful of NumPy calls instead of a handful per tensor
+(for the original 10k-parameter model that is most of the step), and a checkpoint, a clip or
+a norm is one pass over one array.
+
+    layout = ParamLayout({"embed": (20, 32), "head.b": (20,)})
+    flat = np.zeros(layout.size); params = layout.views(flat)   # params["embed"] is a view of flat
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .backend import array_module
+
+
+class ParamLayout:
+    """Names, shapes and offsets of tensors stored back to back in one 1-D array."""
+
+    def __init__(self, shapes: dict[str, tuple[int, ...]]) -> None:
+        self.shapes = dict(shapes)
+        sizes = [math.prod(s) for s in self.shapes.values()]
+        self.starts = np.cumsum([0, *sizes[:-1]]).astype(np.int64)  # (P,) first entry of each tensor
+        self.size = int(sum(sizes))
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.shapes)
+
+    def views(self, flat) -> dict:
+        """{name: view of flat, in the tensor's shape}: writing a view writes flat."""
+        return {
+            name: flat[start : start + math.prod(shape)].reshape(shape)
+            for (name, shape), start in zip(self.shapes.items(), self.starts.tolist())
+        }
+
+    def flatten(self, tensors: dict, out=None):
+        """One flat array of the tensors, in layout order (into `out` if given)."""
+        first = next(iter(tensors.values()))
+        xp = array_module(first)
+        if out is None:
+            out = xp.empty(self.size, dtype=first.dtype)
+        return xp.concatenate([tensors[name].reshape(-1) for name in self.shapes], out=out)
+
+    def sums(self, flat):
+        """(P,) the sum of each tensor's entries of a flat array (e.g. of g * g: squared norms)."""
+        xp = array_module(flat)
+        if xp is np:
+            return np.add.reduceat(flat, self.starts)
+        return xp.stack([flat[a : a + math.prod(s)].sum() for a, s in zip(self.starts.tolist(), self.shapes.values())])
+
+    def matrix_mask(self, dtype, xp=np):
+        """Flat 1.0 for entries of tensors with two or more axes (weights, the embedding), else 0.0."""
+        mask = np.zeros(self.size, dtype=dtype)
+        for shape, start in zip(self.shapes.values(), self.starts.tolist()):
+            if len(shape) >= 2:
+                mask[start : start + math.prod(shape)] = 1
+        return xp.asarray(mask)

@@ -1,0 +1,34 @@
+"""An independent implementation: the same model in torch.nn, its loss and autograd gradients
+against ours, in float64. Skipped when PyTorch is not installed (it is an optional extra)."""
+
+import os
+import sys
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks"))
+from torch_reference import TorchEncoder, grads_in_our_names, load_params  # noqa: E402
+
+from engine import ModelConfig, TransformerEncoder  # noqa: E402
+
+from .test_model import CONFIGS, batch  # noqa: E402
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_loss_and_every_gradient_equal_pytorch_autograd(name):
+    cfg = ModelConfig(dtype="float64", **CONFIGS[name])
+    ours = TransformerEncoder(cfg, seed=5)
+    theirs = TorchEncoder(cfg)
+    load_params(theirs, ours.params)
+    tokens, targets = batch(cfg, B=4)
+    loss, grads = ours.loss_and_grads(tokens, targets)
+    torch_loss = theirs(torch.tensor(tokens), torch.tensor(targets))
+    torch_loss.backward()
+    assert loss == pytest.approx(torch_loss.item(), rel=1e-12)
+    reference = grads_in_our_names(theirs)
+    assert set(reference) == set(grads)
+    for key, g in grads.items():
+        scale = max(np.abs(reference[key]).max(), 1e-3 * max(np.abs(r).max() for r in reference.values()))
+        assert np.abs(g - reference[key]).max() / scale < 1e-10, key
