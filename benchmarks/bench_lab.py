@@ -24,6 +24,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
+from engine.backend import keep_freed_memory  # noqa: E402
 from tfnp_tui.app import TfnpLab  # noqa: E402
 from tfnp_tui.cli import build, build_parser  # noqa: E402
 
@@ -109,6 +110,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="measurements of each rate (default 3)")
     parser.add_argument("--samples", type=int, default=20, help="key presses timed (default 20)")
     args = parser.parse_args()
+    keep_freed_memory()  # as tfnp-tui does
     print(f"# {time.strftime('%Y-%m-%d')}  {platform.processor() or platform.machine()}  {os.cpu_count()} cores  "
           f"Python {platform.python_version()}")  # fmt: skip
     print(f"{'config':10} {'headless steps/s':>17} {'lab steps/s':>12} {'lab/headless':>13}", end="")

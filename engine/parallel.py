@@ -26,7 +26,8 @@ _pool: ThreadPoolExecutor | None = None
 
 
 def _chunks(n: int, parts: int) -> list[slice]:
-    bounds = np.linspace(0, n, parts + 1).astype(int)
+    """`parts` slices of range(n), as equal as whole rows allow."""
+    bounds = [n * i // parts for i in range(parts + 1)]
     return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
 
 
@@ -51,10 +52,13 @@ def over_batch(fn, *arrays, size: int | None = None) -> None:
 def matmul(a, b, out=None):
     """a @ b for stacked matrices (B, ..., M, K) @ (B, ..., K, N), the batch split over threads.
     `out` may be a strided view: BLAS writes each matrix in place with its row stride."""
+    xp = array_module(a)
     if out is None:
-        xp = array_module(a)
         out = xp.empty((*a.shape[:-1], b.shape[-1]), dtype=a.dtype)
-    over_batch(_matmul_into, a, b, out, size=max(a.size, b.size, out.size))
+    size = max(a.size, b.size, out.size)
+    if size < MIN_ELEMENTS:  # the common small case, without the detour
+        return xp.matmul(a, b, out=out)
+    over_batch(_matmul_into, a, b, out, size=size)
     return out
 
 

@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass, fields
 
 from engine import ModelConfig, TrainConfig
-from engine.backend import DeviceError
+from engine.backend import DeviceError, keep_freed_memory
 from engine.checkpoint import Checkpoint, CheckpointError
 from engine.checkpoint import load as load_checkpoint
 from engine.checkpoint import restore as restore_checkpoint
@@ -182,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2
+    keep_freed_memory()  # a training step's large temporaries are reused, not page-faulted back in
     if args.headless:
         from .headless import run_headless
 
