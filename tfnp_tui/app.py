@@ -356,7 +356,9 @@ class TfnpLab(App):
 
     # ---------------------------------------------------------------------------- inspector
     def action_type_sequence(self) -> None:
-        self.query_one("#sequence", Input).focus()
+        line = self.query_one("#sequence", Input)
+        line.display = True
+        self.screen.set_focus(line)  # at once (focus() waits a turn): the next key is already typed
 
     def action_probe_sample(self) -> None:
         self.probe_tokens = None

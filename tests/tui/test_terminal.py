@@ -120,6 +120,7 @@ def test_every_key_in_a_real_terminal(terminal, tmp_path):
     t.send("Escape")
     t.wait_for("Keys", gone=True)
     t.send("t")
+    t.wait_for("run/pause", gone=True)  # the input line has the keys now: the footer shows its own
     t.send("3", "Space", "9", "Space", "1", "Enter")
     t.wait_for("(typed)")
     t.send("r")

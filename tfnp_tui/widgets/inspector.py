@@ -35,7 +35,7 @@ class InspectorPanel(Vertical):
     DEFAULT_CSS = """
     InspectorPanel VerticalScroll { height: 1fr; scrollbar-size-vertical: 1; }
     InspectorPanel #inspector-error { height: auto; color: $error; display: none; }
-    InspectorPanel SequenceInput { height: 1; border: none; padding: 0 1; }
+    InspectorPanel SequenceInput { padding: 0 1; }
     """
 
     def __init__(self, label: Callable[[int], str], example: str, **kwargs) -> None:
@@ -52,7 +52,7 @@ class InspectorPanel(Vertical):
         with VerticalScroll(can_focus=False):
             yield Static(Text("no predictions yet", style="dim"), id="inspector-table")
         yield Static(id="inspector-error")
-        yield SequenceInput(placeholder=f"t: type a sequence, e.g. {self.example}", id="sequence")
+        yield SequenceInput(placeholder=f"t: type a sequence, e.g. {self.example}", compact=True, id="sequence")
 
     def on_resize(self) -> None:
         self.fit_input()

@@ -61,9 +61,13 @@ def nice_ticks(high: float, count: int = 5) -> list[int]:
 
 
 def log_ticks(low: float, high: float, most: int) -> list[float]:
-    """Tick positions for log10 values: whole decades (1, 0.1, 0.01) when two or more fit,
-    else evenly spaced values."""
+    """Tick positions for log10 values: whole decades (1, 0.1, 0.01), with 2s and 5s between
+    them when there is room; evenly spaced values when less than two fit."""
     decades = list(range(math.ceil(low), math.floor(high) + 1))
+    fine = [e + math.log10(m) for e in range(math.floor(low), math.ceil(high) + 1) for m in (1, 2, 5)]
+    fine = [t for t in fine if low <= t <= high]
+    if 2 <= len(fine) <= most:
+        return fine
     if len(decades) >= 2:
         return decades[:: math.ceil(len(decades) / most)]
     return [low + (high - low) * i / most for i in range(most + 1)]
