@@ -29,7 +29,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.dirname(__file__))
 
 from engine import ModelConfig, TransformerEncoder  # noqa: E402
-from engine.backend import get_backend, keep_freed_memory, to_numpy  # noqa: E402
+from engine.backend import get_backend, keep_freed_memory  # noqa: E402
 from engine.optim import Adam  # noqa: E402
 
 # name: (vocab, seq_len, d_model, heads, layers, d_ff, batch)
@@ -143,8 +143,17 @@ def torch_step(name: str, device: str):
     return fwd_bwd, step, sync
 
 
-def peak_memory(step) -> int:
-    """Bytes NumPy allocated at most during one step (tracemalloc sees NumPy's allocations)."""
+def peak_memory(step, device: str) -> int:
+    """Bytes allocated at most during one step: tracemalloc sees NumPy's allocations; on the
+    GPU, what CuPy's memory pool holds after a step from a fresh pool."""
+    if device == "gpu":
+        import cupy
+
+        pool = cupy.get_default_memory_pool()
+        pool.free_all_blocks()
+        step()
+        cupy.cuda.Device().synchronize()
+        return pool.total_bytes()
     tracemalloc.start()
     step()
     peak = tracemalloc.get_traced_memory()[1]
@@ -164,9 +173,14 @@ def measure(name: str, device: str, seconds: float, rounds: int) -> tuple[Result
             times["t_fwd_bwd"].append(median_time(theirs[0], theirs[2], seconds / 2))
             times["t_step"].append(median_time(theirs[1], theirs[2], seconds / 2))
     m = {k: statistics.median(v) for k, v in times.items() if v}
-    peak = peak_memory(ours[1]) if device == "cpu" else None
+    peak = peak_memory(ours[1], device)
     engine = Result(m["fwd_bwd"], m["step"], peak)
     return engine, (Result(m["t_fwd_bwd"], m["t_step"]) if theirs is not None else None)
+
+
+def gpu_name(cupy) -> str:
+    name = cupy.cuda.runtime.getDeviceProperties(0)["name"]
+    return "GPU " + (name.decode() if isinstance(name, bytes) else str(name)) + f", CuPy {cupy.__version__}"
 
 
 def main() -> None:
@@ -192,8 +206,7 @@ def main() -> None:
     except ImportError:
         torch_note = "PyTorch not installed (pip install torch): engine figures only"
     peak = gemm_peak(xp, sync)
-    device = "GPU " + to_numpy(xp.cuda.runtime.getDeviceProperties(0)["name"]).tobytes().decode() \
-        if args.device == "gpu" else f"{platform.machine()}, {threads} cores"  # fmt: skip
+    device = gpu_name(xp) if args.device == "gpu" else f"{platform.machine()}, {threads} cores"
     print(f"# {time.strftime('%Y-%m-%d')}  {device}  NumPy {np.__version__}  {torch_note}")
     print(f"# float32 GEMM peak measured now: {peak:.0f} GFLOP/s; freed memory kept for reuse: {kept}")
     print(f"{'config':9} {'fwd+bwd ms':>10} {'step ms':>9} {'tokens/s':>10} {'GFLOP/s':>8} {'of peak':>8} "

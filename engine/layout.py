@@ -26,6 +26,7 @@ class ParamLayout:
         sizes = [math.prod(s) for s in self.shapes.values()]
         self.starts = np.cumsum([0, *sizes[:-1]]).astype(np.int64)  # (P,) first entry of each tensor
         self.size = int(sum(sizes))
+        self._owners = None  # on the GPU: the tensor number of every entry, made when first needed
 
     @property
     def names(self) -> list[str]:
@@ -47,11 +48,15 @@ class ParamLayout:
         return xp.concatenate([tensors[name].reshape(-1) for name in self.shapes], out=out)
 
     def sums(self, flat):
-        """(P,) the sum of each tensor's entries of a flat array (e.g. of g * g: squared norms)."""
+        """(tensors,) the sum of each tensor's entries of a flat array (of g * g: squared norms)."""
         xp = array_module(flat)
         if xp is np:
             return np.add.reduceat(flat, self.starts)
-        return xp.stack([flat[a : a + math.prod(s)].sum() for a, s in zip(self.starts.tolist(), self.shapes.values())])
+        # CuPy has no reduceat: one weighted bincount over each entry's tensor number instead
+        if self._owners is None or array_module(self._owners) is not xp:
+            sizes = [math.prod(s) for s in self.shapes.values()]
+            self._owners = xp.asarray(np.repeat(np.arange(len(sizes), dtype=np.int32), sizes))
+        return xp.bincount(self._owners, weights=flat, minlength=len(self.shapes))
 
     def matrix_mask(self, dtype, xp=np):
         """Flat 1.0 for entries of tensors with two or more axes (weights, the embedding), else 0.0."""

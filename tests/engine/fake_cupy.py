@@ -1,0 +1,136 @@
+"""A stand-in for CuPy, backed by NumPy, to test the engine's device plumbing without a GPU.
+
+Its arrays are a separate type whose module is "cupy", as real CuPy arrays are, so
+`engine.backend.array_module` takes them for device arrays; and like CuPy it refuses to mix
+them with host (NumPy) arrays in one operation and to turn into NumPy arrays silently, so
+any place where the engine would compute with a host array on the GPU, or hand a device
+array to NumPy, fails here too. What it cannot check is CuPy's own API and speed:
+tests/engine/test_gpu.py does that on a real GPU.
+"""
+
+from __future__ import annotations
+
+import types
+
+import numpy as np
+
+
+class HostDeviceMix(TypeError):
+    """A host array met a device array in one operation (CuPy raises TypeError too)."""
+
+
+def _host(x):
+    """The NumPy view behind a device array (anything else unchanged)."""
+    return x.view(np.ndarray) if isinstance(x, ndarray) else x
+
+
+def _device(x):
+    return x.view(ndarray) if type(x) is np.ndarray else x
+
+
+def _check(values) -> None:
+    for v in values:
+        if type(v) is np.ndarray:
+            raise HostDeviceMix("a NumPy (host) array in an operation on device arrays")
+        if isinstance(v, (list, tuple)):
+            _check(v)
+
+
+class ndarray(np.ndarray):  # noqa: N801 - the name CuPy uses
+    __module__ = "cupy._core.core"
+
+    def get(self) -> np.ndarray:
+        """Device -> host, as cupy.ndarray.get()."""
+        return np.array(self.view(np.ndarray))
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        _check(inputs)
+        _check(kwargs.get("out", ()))
+        inputs = tuple(_host(x) for x in inputs)
+        if "out" in kwargs:
+            kwargs["out"] = tuple(_host(x) for x in kwargs["out"])
+        result = getattr(ufunc, method)(*inputs, **kwargs)
+        if isinstance(result, tuple):
+            return tuple(_device(r) for r in result)
+        return _device(result) if isinstance(result, np.ndarray) else result
+
+    def __array_function__(self, func, types_, args, kwargs):
+        _check(args)
+        _check(list(kwargs.values()))
+        result = func(*_unwrap(args), **{k: _unwrap(v) for k, v in kwargs.items()})
+        return _wrap(result)
+
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError("implicit conversion to a NumPy array is not allowed (use .get())")
+
+    def __getitem__(self, index):
+        _check(index if isinstance(index, tuple) else (index,))
+        return _device(np.ndarray.__getitem__(self.view(np.ndarray), _unwrap(index)))
+
+    def __setitem__(self, index, value):
+        _check(index if isinstance(index, tuple) else (index,))
+        _check((value,))
+        np.ndarray.__setitem__(self.view(np.ndarray), _unwrap(index), _unwrap(value))
+
+
+def _unwrap(x):
+    if isinstance(x, tuple):
+        return tuple(_unwrap(v) for v in x)
+    if isinstance(x, list):
+        return [_unwrap(v) for v in x]
+    return _host(x)
+
+
+def _wrap(x):
+    if isinstance(x, np.ndarray):
+        return _device(x)
+    if isinstance(x, (tuple, list)):
+        return type(x)(_wrap(v) for v in x)
+    return x
+
+
+def _passthrough(name: str):
+    func = getattr(np, name)
+
+    def call(*args, **kwargs):
+        _check(args)
+        return _wrap(func(*_unwrap(args), **{k: _unwrap(v) for k, v in kwargs.items()}))
+
+    call.__name__ = name
+    return call
+
+
+def asarray(a, dtype=None):
+    """Host -> device (or device -> device)."""
+    return _device(np.array(_host(a), dtype=dtype, copy=True))
+
+
+def make_modules(device_count: int = 1, broken: bool = False):
+    """(cupy, cupyx) stand-in modules; `broken` makes the device query fail like a missing driver."""
+    cupy = types.ModuleType("cupy")
+    cupy.__version__ = "0.0-fake"
+    cupy.ndarray = ndarray
+    cupy.asarray = asarray
+    for name in ("empty", "zeros", "ones", "zeros_like", "concatenate", "stack", "exp", "log", "sqrt",
+                 "tanh", "maximum", "where", "triu", "arange", "einsum", "matmul", "bincount", "argsort"):  # fmt: skip
+        setattr(cupy, name, _passthrough(name))
+    cupy.inf, cupy.float32, cupy.float64 = np.inf, np.float32, np.float64
+
+    def device_count_query():
+        if broken:
+            raise RuntimeError("cudaErrorNoDevice: no CUDA-capable device is detected")
+        return device_count
+
+    cupy.cuda = types.SimpleNamespace(
+        runtime=types.SimpleNamespace(getDeviceCount=device_count_query,
+                                      getDeviceProperties=lambda i: {"name": b"Fake GPU"}),
+        Device=lambda *a: types.SimpleNamespace(synchronize=lambda: None),
+    )  # fmt: skip
+    cupyx = types.ModuleType("cupyx")
+
+    def scatter_add(out, index, rows):
+        _check((out, index, rows))
+        np.add.at(_host(out), _host(index), _host(rows))
+
+    cupyx.scatter_add = scatter_add
+    return cupy, cupyx

@@ -1,0 +1,47 @@
+"""The engine on a real NVIDIA GPU through CuPy, against the CPU. Skipped without CuPy or a
+GPU (CI has neither); run them with benchmarks/gpu_check.sh where there is one."""
+
+import numpy as np
+import pytest
+
+from engine import ModelConfig, TrainConfig, TransformerEncoder
+from engine.backend import DeviceError, get_backend, to_numpy
+from engine.trainer import Trainer
+
+from .test_model import CONFIGS, batch
+
+try:
+    get_backend("gpu")
+except DeviceError as err:
+    pytest.skip(f"no GPU: {err}", allow_module_level=True)
+
+pytestmark = pytest.mark.gpu
+
+
+def max_norm_error(ours: dict, reference: dict) -> dict:
+    """Per tensor, max |difference| over the tensor's scale (floored as in engine/gradcheck.py)."""
+    largest = max(np.abs(r).max() for r in reference.values())
+    return {k: float(np.abs(ours[k] - r).max() / max(np.abs(r).max(), 1e-3 * largest)) for k, r in reference.items()}
+
+
+@pytest.mark.parametrize("dtype, tolerance", [("float64", 1e-10), ("float32", 1e-4)])
+@pytest.mark.parametrize("name", CONFIGS)
+def test_gpu_loss_and_gradients_equal_the_cpu(name, dtype, tolerance):
+    cfg = ModelConfig(dtype=dtype, **CONFIGS[name])
+    tokens, targets = batch(cfg, B=4)
+    cpu_loss, cpu_grads = TransformerEncoder(cfg, seed=4).loss_and_grads(tokens, targets)
+    gpu_loss, gpu_grads = TransformerEncoder(cfg, seed=4, device="gpu").loss_and_grads(tokens, targets)
+    assert gpu_loss == pytest.approx(cpu_loss, rel=tolerance)
+    errors = max_norm_error({k: to_numpy(g).astype(np.float64) for k, g in gpu_grads.items()},
+                            {k: g.astype(np.float64) for k, g in cpu_grads.items()})  # fmt: skip
+    worst = max(errors, key=errors.get)
+    assert errors[worst] <= tolerance, f"{worst}: {errors[worst]:.1e}"
+
+
+def test_a_short_training_run_on_the_gpu_matches_the_cpu():
+    cfg = ModelConfig(seq_len=8, n_heads=2, n_layers=2)
+    runs = {}
+    for device in ("cpu", "gpu"):
+        trainer = Trainer(cfg, TrainConfig(task="reverse", optimizer="adam", samples=256, batch_size=32, device=device))
+        runs[device] = [trainer.step().loss for _ in range(40)]
+    np.testing.assert_allclose(runs["gpu"], runs["cpu"], rtol=1e-4)
