@@ -17,7 +17,6 @@ import math
 from typing import NamedTuple
 
 from .backend import array_module
-from .parallel import matmul, over_batch
 
 
 class AttentionCache(NamedTuple):
@@ -38,24 +37,20 @@ def causal_mask(xp, T: int, dtype):
 
 
 def softmax(scores):
-    """Softmax over the last axis, in place in `scores` (stable: each row shifted by its max).
-    Rows are independent, so large batches are done in chunks on several threads."""
-    over_batch(_softmax_rows, scores)
-    return scores
-
-
-def _softmax_rows(scores) -> None:
+    """Softmax over the last axis, in place in `scores` (stable: each row shifted by its max)."""
     xp = array_module(scores)
     scores -= scores.max(axis=-1, keepdims=True)
     xp.exp(scores, out=scores)
     scores /= scores.sum(axis=-1, keepdims=True)
+    return scores
 
 
-def _softmax_backward_rows(dprobs, probs) -> None:
-    """dprobs <- probs * (dprobs - rowsum(dprobs * probs)), in place: the softmax's backward."""
+def softmax_backward(dprobs, probs):
+    """dscores = probs * (dprobs - rowsum(dprobs * probs)), computed in dprobs' memory."""
     xp = array_module(dprobs)
     dprobs -= xp.einsum("...ij,...ij->...i", dprobs, probs)[..., None]  # one pass, no (T, T) temporary
     dprobs *= probs
+    return dprobs
 
 
 def forward(x, p: dict, n_heads: int, causal: bool):
@@ -70,12 +65,12 @@ def forward(x, p: dict, n_heads: int, causal: bool):
     qkv = qkv.reshape(B, T, 3, H, D).transpose(2, 0, 3, 1, 4)  # (3, B, H, T, D) views, no copy
     q = qkv[0] * (1.0 / math.sqrt(D))  # (B, H, T, D) scaled once, here
     k, v = qkv[1], qkv[2]  # (B, H, T, D)
-    scores = matmul(q, k.swapaxes(-1, -2))  # (B, H, T, T)
+    scores = q @ k.swapaxes(-1, -2)  # (B, H, T, T)
     if causal:
         scores += causal_mask(xp, T, scores.dtype)
     probs = softmax(scores)  # (B, H, T, T)
     heads = xp.empty((B, T, H, D), dtype=x.dtype)  # laid out as concat_h: head h in columns h*D:(h+1)*D
-    matmul(probs, v, out=heads.transpose(0, 2, 1, 3))  # (B, H, T, D) written in place
+    xp.matmul(probs, v, out=heads.transpose(0, 2, 1, 3))  # (B, H, T, D) written in place
     heads2d = heads.reshape(B * T, C)  # (B*T, C) heads side by side
     y = heads2d @ p["wo"]  # (B*T, C)
     y += p["bo"]
@@ -97,14 +92,13 @@ def backward(dy, cache: AttentionCache):
     dqkv = xp.empty((B, T, 3, H, D), dtype=dy.dtype)
     dq, dk, dv = (dqkv[:, :, n].transpose(0, 2, 1, 3) for n in range(3))  # (B, H, T, D) views
     # heads = probs @ v
-    dprobs = matmul(dheads, cache.v.swapaxes(-1, -2))  # (B, H, T, T)
-    matmul(cache.probs.swapaxes(-1, -2), dheads, out=dv)
+    dprobs = dheads @ cache.v.swapaxes(-1, -2)  # (B, H, T, T)
+    xp.matmul(cache.probs.swapaxes(-1, -2), dheads, out=dv)
     # softmax, row by row: dscores = a * (da - sum_j(da * a)); masked entries have a = 0, so get 0
-    dscores = dprobs
-    over_batch(_softmax_backward_rows, dscores, cache.probs)  # (B, H, T, T)
+    dscores = softmax_backward(dprobs, cache.probs)  # (B, H, T, T)
     # scores = q_scaled @ k^T with q_scaled = q / sqrt(D)
-    matmul(dscores.swapaxes(-1, -2), cache.q, out=dk)
-    matmul(dscores, cache.k * (1.0 / math.sqrt(D)), out=dq)  # the 1/sqrt(D) on k: (T, D), not (T, T)
+    xp.matmul(dscores.swapaxes(-1, -2), cache.q, out=dk)
+    xp.matmul(dscores, cache.k * (1.0 / math.sqrt(D)), out=dq)  # the 1/sqrt(D) on k: (T, D), not (T, T)
     # back through the fused input projection
     dqkv = dqkv.reshape(B * T, 3 * C)  # (B*T, 3C)
     dwqkv = cache.x2d.T @ dqkv  # (C, 3C)
