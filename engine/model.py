@@ -78,6 +78,14 @@ class ModelCache(NamedTuple):
     head: linear.LinearCache
 
 
+class Analysis(NamedTuple):
+    """What the model makes of some tokens, on the host (TransformerEncoder.analyze)."""
+
+    logits: np.ndarray  # (B, T, V)
+    probs: np.ndarray  # (B, T, V) float64 softmax of the logits
+    attention: np.ndarray  # (L, B, H, T, T) attention weights of every layer and head
+
+
 class TransformerEncoder:
     """A Transformer encoder with hand-written forward and backward passes.
 
@@ -228,15 +236,15 @@ class TransformerEncoder:
         grads, _ = self.backward(loss.backward(1.0, c_loss), cache)
         return value, grads, logits
 
-    def analyze(self, tokens) -> tuple[np.ndarray, list[np.ndarray]]:
-        """tokens (B, T) -> host arrays: probabilities (B, T, V) and, per layer, the
-        attention weights (B, H, T, T). What the lab shows; no gradients."""
+    def analyze(self, tokens) -> Analysis:
+        """tokens (B, T) -> host arrays: logits and probabilities (B, T, V) and the attention
+        weights of every layer and head (L, B, H, T, T). What the lab shows; no gradients."""
         logits, cache = self.forward(tokens)
-        z = to_numpy(logits).astype(np.float64)
-        z -= z.max(axis=-1, keepdims=True)
-        probs = np.exp(z)
+        z = to_numpy(logits).astype(np.float64)  # (B, T, V)
+        probs = np.exp(z - z.max(axis=-1, keepdims=True))
         probs /= probs.sum(axis=-1, keepdims=True)
-        return probs, [to_numpy(c.attn.probs) for c in cache.blocks]
+        attention = np.stack([to_numpy(c.attn.probs) for c in cache.blocks])  # (L, B, H, T, T)
+        return Analysis(to_numpy(logits), probs, attention)
 
 
 def _put(grads: dict, prefix: str, local: dict) -> None:

@@ -203,10 +203,10 @@ class Trainer:
             tokens, targets = self.task.probe()
         else:
             targets = self.task.targets_for(tokens)
-        probs, attention = self.model.analyze(tokens)
+        seen = self.model.analyze(tokens)
         return ProbeReport(
-            tokens=np.asarray(tokens)[0], targets=np.asarray(targets)[0], probs=probs[0],
-            attention=np.stack([a[0] for a in attention]),
+            tokens=np.asarray(tokens)[0], targets=np.asarray(targets)[0], probs=seen.probs[0],
+            attention=seen.attention[:, 0],
         )  # fmt: skip
 
     # ------------------------------------------------------------------------ checkpoints

@@ -62,7 +62,8 @@ def run_headless(setup: Setup) -> int:
     console = Console(highlight=False, soft_wrap=True)
     console.print(describe(trainer))
     if trainer.finished:
-        console.print(f"{setup.loaded.path} has already trained {trainer.epoch} epochs: raise --epochs to go on")
+        done = plural(trainer.epoch, "epoch")
+        console.print(f"{setup.loaded.path} has already trained {done}: raise --epochs to go on")
         return 0
     mode = "a" if setup.loaded else "w"  # a resumed run adds to its metrics instead of erasing them
     metrics = open(setup.metrics_out, mode, encoding="utf-8") if setup.metrics_out else None
@@ -119,9 +120,14 @@ def summary(trainer: Trainer, last: EpochReport | None) -> str:
         return "no epoch finished"
     rate = trainer.step_count / max(trainer.seconds, 1e-9)
     return (
-        f"done: {last.epoch} epochs, {last.step} steps in {last.seconds:.1f}s ({rate:,.0f} steps/s)  "
+        f"done: {plural(last.epoch, 'epoch')}, {plural(last.step, 'step')} in {last.seconds:.1f}s "
+        f"({rate:,.0f} steps/s)  "
         f"loss {last.loss:.4f}  acc {100 * last.acc:.1f}%  val_acc {100 * last.val_acc:.1f}%"
     )
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 def save(setup: Setup, trainer: Trainer, console: Console) -> bool | None:

@@ -104,4 +104,4 @@ def test_the_command_line_trains_on_the_gpu(fake_gpu, capsys):
 
     status = main(["--headless", "--device", "gpu", "--samples", "20", "--batch-size", "4", "--epochs", "1"])
     out = capsys.readouterr().out
-    assert status == 0 and "gpu" in out and "done: 1 epochs" in out
+    assert status == 0 and "gpu" in out and "done: 1 epoch," in out

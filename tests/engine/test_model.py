@@ -127,12 +127,15 @@ def test_bad_inputs_are_named():
         model.forward(np.zeros((1, 3)))
 
 
-def test_analyze_returns_distributions_and_attention_per_layer():
+def test_analyze_returns_logits_distributions_and_every_attention_map():
     model = TransformerEncoder(ModelConfig(n_layers=2, n_heads=2, seq_len=6))
-    probs, attention = model.analyze(np.array([[1, 2, 3, 4, 5]]))
-    assert probs.shape == (1, 5, 20)
-    np.testing.assert_allclose(probs.sum(-1), 1.0, rtol=1e-6)
-    assert len(attention) == 2 and attention[0].shape == (1, 2, 5, 5)
+    tokens = np.array([[1, 2, 3, 4, 5]])
+    seen = model.analyze(tokens)
+    np.testing.assert_array_equal(seen.logits, model.forward(tokens)[0])
+    assert seen.probs.shape == (1, 5, 20)
+    np.testing.assert_allclose(seen.probs.sum(-1), 1.0, rtol=1e-12)
+    assert seen.attention.shape == (2, 1, 2, 5, 5)
+    np.testing.assert_allclose(seen.attention.sum(-1), 1.0, rtol=1e-5)
 
 
 def test_pinned_loss_trajectory():

@@ -132,4 +132,4 @@ def test_the_console_script_and_python_m(tmp_path):
     assert result.stderr == "tfnp-tui: error: --heads: must be a positive integer, got 0\n"
     result = subprocess.run([sys.executable, "-m", "tfnp_tui", *FAST, "--epochs", "1"],
                             capture_output=True, text=True, timeout=60)  # fmt: skip
-    assert result.returncode == 0 and "done: 1 epochs" in result.stdout
+    assert result.returncode == 0 and "done: 1 epoch," in result.stdout

@@ -7,11 +7,11 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from engine.gradcheck import GradcheckReport
+
+from .modal import ScrollingModal
 
 
 def report_table(report: GradcheckReport) -> Table:
@@ -27,23 +27,14 @@ def report_table(report: GradcheckReport) -> Table:
     return table
 
 
-class GradcheckScreen(ModalScreen[None]):
+class GradcheckScreen(ScrollingModal):
     """Shows 'checking…' until the App hands it the report."""
 
-    DEFAULT_CSS = """
-    GradcheckScreen { align: center middle; }
-    GradcheckScreen > VerticalScroll { width: 90; max-width: 100%; height: auto; max-height: 90%;
-                                       border: round $accent; padding: 0 1; background: $surface; }
-    """
+    BOX_TITLE = "Gradient check"
     BINDINGS = [Binding("escape,q,g,enter", "dismiss", "close")]
 
-    def compose(self) -> ComposeResult:
-        with VerticalScroll() as scroll:
-            scroll.border_title = "Gradient check"
-            yield Static("checking every tensor against central finite differences in float64…", id="gradcheck-body")
-
-    def on_mount(self) -> None:
-        self.query_one(VerticalScroll).focus()  # arrows, page keys and end scroll the table
+    def body(self) -> ComposeResult:
+        yield Static("checking every tensor against central finite differences in float64…", id="gradcheck-body")
 
     def show(self, report: GradcheckReport) -> None:
         verdict = (

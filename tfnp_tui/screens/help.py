@@ -5,9 +5,9 @@ from __future__ import annotations
 from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Static
+
+from .modal import ScrollingModal
 
 KEYS = [
     ("training", [
@@ -61,21 +61,12 @@ def keys_table() -> Table:
     return table
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(ScrollingModal):
     """Every key, grouped; any of escape, q or ? closes it."""
 
-    DEFAULT_CSS = """
-    HelpScreen { align: center middle; }
-    HelpScreen > VerticalScroll { width: 84; max-width: 100%; height: auto; max-height: 90%;
-                                  border: round $accent; padding: 0 1; background: $surface; }
-    """
+    BOX_TITLE = "Keys"
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "close")]
 
-    def on_mount(self) -> None:
-        self.query_one(VerticalScroll).focus()  # arrows and page keys scroll
-
-    def compose(self) -> ComposeResult:
-        with VerticalScroll() as scroll:
-            scroll.border_title = "Keys"
-            yield Static(keys_table())
-            yield Static(f"\n{MARKERS}")
+    def body(self) -> ComposeResult:
+        yield Static(keys_table())
+        yield Static(f"\n{MARKERS}")
