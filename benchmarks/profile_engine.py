@@ -57,7 +57,9 @@ def main() -> None:
     def run() -> None:
         for _ in range(steps):
             _, grads = model.loss_and_grads(tokens, targets)
-            model.flat -= optimizer.updates(model.flat, model.layout.flatten(grads), 1e-4)
+            u = optimizer.updates(model.flat, model.layout.flatten(grads), 1e-4)
+            optimizer.commit()
+            model.flat -= u
 
     run()  # warm-up
     if args.lines:

@@ -10,9 +10,10 @@ CheckpointError that names the file and what is wrong with it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import tempfile
+import secrets
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,26 +67,32 @@ def save(path: str | os.PathLike, trainer) -> None:
 
 def write_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """np.savez into a temporary file beside `path`, then rename it over `path`."""
-    tmp = None
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"  # beside it: same file system
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
+        with open(tmp, "xb") as f:  # a fresh file, with the permissions the umask gives
             np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except OSError as err:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
-        raise CheckpointError(f"{path}: cannot write the checkpoint ({err.strerror or err})") from None
+    except BaseException as err:  # also Ctrl-C mid-write: never leave the temporary file behind
+        with contextlib.suppress(OSError):  # never made, or the folder is not there
+            tmp.unlink()
+        if isinstance(err, OSError):
+            raise CheckpointError(f"{path}: cannot write the checkpoint ({err.strerror or err})") from None
+        raise
 
 
 def load(path: str | os.PathLike) -> Checkpoint:
     """Read a checkpoint written by `save`; CheckpointError names the file and the fault."""
     path = str(path)
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):  # a lone .npy array
+            raise CheckpointError(f"{path}: a single array, not a tfnp checkpoint (.npz)")
+        with archive:
             arrays = {key: archive[key] for key in archive.files}
+    except CheckpointError:
+        raise
     except FileNotFoundError:
         raise CheckpointError(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -110,7 +117,7 @@ def load(path: str | os.PathLike) -> Checkpoint:
             raise CheckpointError(f"{path}: parameter {name} holds values that are not finite")
         params[name] = value
     state = {k[len(OPTIMIZER) :]: v for k, v in arrays.items() if k.startswith(OPTIMIZER)}
-    return Checkpoint(path, model_cfg, meta["train"], meta["position"], meta.get("task", {}), params, state)
+    return Checkpoint(path, model_cfg, meta["train"], meta["position"], meta["task"], params, state)
 
 
 def _meta(path: str, arrays: dict) -> dict:
@@ -121,13 +128,16 @@ def _meta(path: str, arrays: dict) -> dict:
         meta = json.loads(str(raw))
     except json.JSONDecodeError as err:
         raise CheckpointError(f"{path}: its {META} record is corrupt ({err})") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path}: its {META} record is not a JSON object")
+    if meta.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a tfnp checkpoint (format {meta.get('format')!r})")
     if meta.get("version") != VERSION:
         raise CheckpointError(f"{path}: checkpoint version {meta.get('version')} is not {VERSION}")
-    for key in ("model", "train", "position"):
+    meta.setdefault("task", {})
+    for key in ("model", "train", "position", "task"):
         if not isinstance(meta.get(key), dict):
-            raise CheckpointError(f"{path}: its {META} record has no {key!r} section")
+            raise CheckpointError(f"{path}: its {META} record's {key!r} section is missing or not an object")
     return meta
 
 
@@ -143,11 +153,11 @@ def restore(trainer, ckpt: Checkpoint) -> None:
     differences = mismatch(ckpt.model_cfg, trainer.model_cfg)
     if differences:
         raise CheckpointError(f"{ckpt.path}: another model: " + "; ".join(differences))
-    xp = trainer.xp
-    for name, p in trainer.model.params.items():
-        p[...] = xp.asarray(ckpt.params[name], dtype=p.dtype)
     same_optimizer = ckpt.train.get("optimizer") == trainer.train_cfg.optimizer
     try:  # another optimizer starts with fresh state: the saved moments mean nothing to it
         trainer.restore(ckpt.position, ckpt.optimizer_state if same_optimizer else None)
     except (KeyError, TypeError, ValueError) as err:
         raise CheckpointError(f"{ckpt.path}: its training position is corrupt ({err})") from None
+    xp = trainer.xp  # the parameters were checked by load(): shapes, dtype kind, finite
+    for name, p in trainer.model.params.items():
+        p[...] = xp.asarray(ckpt.params[name], dtype=p.dtype)

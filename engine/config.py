@@ -8,6 +8,8 @@ sequence length 4, d_model 32, d_ff 64, one head, one post-LN layer, ReLU, plain
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 from dataclasses import dataclass
 
 ACTIVATIONS = ("relu", "gelu")
@@ -31,6 +33,15 @@ def _positive_int(obj, *fields: str) -> None:
             field,
             f"must be a positive integer, got {value!r}",
         )
+
+
+def _real(obj, *fields: str) -> None:
+    """Store each field as a finite Python float (a NumPy float64 scalar would upcast float32 arrays)."""
+    for field in fields:
+        value = getattr(obj, field)
+        ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+        _require(ok, field, f"must be a finite number, got {value!r}")
+        object.__setattr__(obj, field, float(value))
 
 
 def _one_of(obj, field: str, choices: tuple[str, ...]) -> None:
@@ -128,6 +139,7 @@ class TrainConfig:
             if getattr(self, field) is None:
                 object.__setattr__(self, field, value)
         _positive_int(self, "samples", "val_samples", "batch_size", "epochs")
+        _real(self, "lr", "momentum", "beta1", "beta2", "eps", "weight_decay", "clip")
         _require(self.lr > 0, "lr", f"must be positive, got {self.lr}")
         _require(0 <= self.momentum < 1, "momentum", f"must be in [0, 1), got {self.momentum}")
         _require(0 <= self.beta1 < 1, "beta1", f"must be in [0, 1), got {self.beta1}")
@@ -141,6 +153,7 @@ class TrainConfig:
             f"must be a whole number of steps >= 0, got {self.warmup!r}",
         )
         _require(isinstance(self.seed, int) and self.seed >= 0, "seed", "must be an integer >= 0")
+        _require(self.data is None or isinstance(self.data, str), "data", f"must be a file name, got {self.data!r}")
         _require(
             (self.task == "text") == (self.data is not None),
             "data",

@@ -2,7 +2,8 @@
 
 Legend: B batch, T sequence, C d_model, V vocabulary.
 Backward scatters each position's gradient back to the row of the token it used; a token
-used k times collects k gradients (backend.scatter_add_rows).
+used k times collects k gradients (backend.scatter_add_rows). Token ids are integers, not a
+function of any parameter, so backward returns the table's gradient only, no dx.
 """
 
 from __future__ import annotations

@@ -24,8 +24,14 @@ class CrossEntropyCache(NamedTuple):
     shape: tuple  # (B, T, V) of the logits
 
 
-def check_targets(targets, vocab_size: int) -> None:
-    """Raise ValueError for a target outside -1..vocab_size-1."""
+def check_targets(targets, logits_shape: tuple) -> None:
+    """Raise ValueError unless targets are ints of shape (B, T), each in -1..V-1."""
+    *positions, vocab_size = logits_shape
+    if targets.dtype.kind not in "iu" or targets.shape != tuple(positions):
+        raise ValueError(
+            f"targets must be an int array of shape {tuple(positions)} like the tokens, "
+            f"got {targets.dtype} {targets.shape}"
+        )
     if targets.size and (targets.min() < IGNORE or targets.max() >= vocab_size):
         bad = targets[(targets < IGNORE) | (targets >= vocab_size)].ravel()[0]
         raise ValueError(
@@ -38,7 +44,7 @@ def forward(logits, targets):
     """logits (B, T, V), targets (B, T) int -> (loss: float, cache)."""
     xp = array_module(logits)
     V = logits.shape[-1]
-    check_targets(targets, V)
+    check_targets(targets, logits.shape)
     z = logits.reshape(-1, V)  # (N, V)
     t = targets.reshape(-1)  # (N,)
     counted = t != IGNORE  # (N,)
@@ -60,5 +66,7 @@ def backward(dloss, cache: CrossEntropyCache):
     xp = array_module(cache.probs)
     dz = cache.probs.copy()  # (N, V)
     dz[xp.arange(dz.shape[0]), cache.targets] -= 1.0
-    dz *= (cache.counted * (dloss / cache.n))[:, None].astype(dz.dtype)
+    weight = cache.counted.astype(dz.dtype)  # (N,) 1 where the target counts, else 0
+    weight *= dloss / cache.n  # a Python float: stays in dz's dtype
+    dz *= weight[:, None]
     return dz.reshape(cache.shape)

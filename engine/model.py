@@ -105,7 +105,10 @@ class TransformerEncoder:
         self.params = self.layout.views(self.flat)  # named views: writing one writes self.flat
         source = init_params(cfg, seed) if params is None else params
         for name, view in self.params.items():
-            view[...] = self.xp.asarray(source[name], dtype=cfg.dtype)
+            value = self.xp.asarray(source[name], dtype=cfg.dtype)
+            if value.shape != view.shape:
+                raise ValueError(f"parameter {name} has shape {value.shape}, the config needs {view.shape}")
+            view[...] = value
         self.pe = self.xp.asarray(sinusoidal(cfg.seq_len, cfg.d_model, cfg.dtype))  # (seq_len, C)
 
     @property

@@ -13,11 +13,11 @@ They work on the flat parameter vector (engine/layout.py): one update is a few N
 over all parameters at once, not a few per tensor. `step` does the same for any dict of
 named tensors.
 
-`updates` computes every u (advancing the optimizer's state) without touching the
-parameters, so the trainer can refuse a non-finite update and report each tensor's
-update-to-weight ratio; `step` computes and applies them in one call. Optimizer state
-(momenta, moments, t) is plain arrays, saved in checkpoints so a resumed run continues
-exactly.
+`updates` computes every u without touching the parameters or the optimizer's state: the
+new state waits in spare buffers until `commit`. So the trainer can refuse a non-finite
+update and leave everything as it was, and report each tensor's update-to-weight ratio;
+`step` computes, commits and applies in one call. Optimizer state (momenta, moments, t) is
+plain arrays, saved in checkpoints so a resumed run continues exactly.
 """
 
 from __future__ import annotations
@@ -38,29 +38,47 @@ class Optimizer:
         self.layout = layout  # which entries belong to which tensor (AdamW decays matrices only)
         self.t = 0  # optimizer steps taken
         self.state: dict = {}  # kind -> flat array
+        self._next: dict = {}  # kind -> the state that updates() computed, until commit()
+        self._spare: dict = {}  # kind -> last step's state array, reused for the next one
 
     def updates(self, p, g, lr: float):
-        """u for flat parameters p and flat gradient g (P,); advances the state, leaves p alone."""
-        self.t += 1
-        return self.update(p, g, lr)
+        """u for flat parameters p and flat gradient g (P,); leaves p and the state alone."""
+        self._next = {}
+        return self.update(p, g, lr, self.t + 1)
 
-    def update(self, p, g, lr: float):
+    def update(self, p, g, lr: float, t: int):
+        """u for step t (1-based); new state goes into the buffers that _advance hands out."""
         raise NotImplementedError
+
+    def commit(self) -> None:
+        """Take the step that the last updates() computed: its state becomes the state."""
+        self.t += 1
+        for kind, new in self._next.items():
+            if kind in self.state:
+                self._spare[kind] = self.state[kind]
+            self.state[kind] = new
+        self._next = {}
 
     def step(self, params: dict, grads: dict, lr: float) -> dict:
         """One step on named tensors: p <- p - u in place for each; returns {name: u}."""
         if self.layout is None or list(self.layout.shapes) != list(params):
             self.layout = ParamLayout({name: p.shape for name, p in params.items()})
         u = self.updates(self.layout.flatten(params), self.layout.flatten(grads), lr)
+        self.commit()
         updates = self.layout.views(u)
         apply_updates(params, updates)
         return updates
 
-    def _buffer(self, kind: str, like):
-        """The flat state array `kind`, zeros at first."""
+    def _advance(self, kind: str, like):
+        """(the state array `kind`, zeros at first; a buffer for its next value)."""
+        xp = array_module(like)
         if kind not in self.state:
-            self.state[kind] = array_module(like).zeros_like(like)
-        return self.state[kind]
+            self.state[kind] = xp.zeros_like(like)
+        new = self._spare.pop(kind, None)
+        if new is None or new.shape != like.shape:
+            new = xp.empty_like(like)
+        self._next[kind] = new
+        return self.state[kind], new
 
     def state_arrays(self) -> dict:
         """{kind: flat array}: what a checkpoint stores."""
@@ -73,12 +91,13 @@ class Optimizer:
             raise ValueError(f"optimizer state {sorted(unknown)} is not {type(self).__name__}'s")
         self.t = t
         self.state = {kind: xp.asarray(a, dtype=dtype) for kind, a in arrays.items()}
+        self._next, self._spare = {}, {}
 
 
 class SGD(Optimizer):
     """Plain stochastic gradient descent (the original setup)."""
 
-    def update(self, p, g, lr):
+    def update(self, p, g, lr, t):
         return lr * g
 
 
@@ -91,11 +110,12 @@ class Momentum(Optimizer):
         super().__init__(layout)
         self.momentum = momentum
 
-    def update(self, p, g, lr):
-        v = self._buffer("velocity", p)
-        v *= self.momentum
-        v += g
-        return lr * v
+    def update(self, p, g, lr, t):
+        xp = array_module(p)
+        v, v_next = self._advance("velocity", p)
+        xp.multiply(v, self.momentum, out=v_next)
+        v_next += g
+        return lr * v_next
 
 
 class Adam(Optimizer):
@@ -107,15 +127,16 @@ class Adam(Optimizer):
         super().__init__(layout)
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
 
-    def update(self, p, g, lr):
+    def update(self, p, g, lr, t):
         xp = array_module(p)
-        m, s = self._buffer("m", p), self._buffer("s", p)
-        m *= self.beta1
+        m_prev, m = self._advance("m", p)
+        s_prev, s = self._advance("s", p)
+        xp.multiply(m_prev, self.beta1, out=m)
         m += (1.0 - self.beta1) * g
-        s *= self.beta2
+        xp.multiply(s_prev, self.beta2, out=s)
         s += (1.0 - self.beta2) * (g * g)
-        m_hat_scale = 1.0 / (1.0 - self.beta1**self.t)  # Python floats keep float32 float32
-        s_hat_scale = 1.0 / (1.0 - self.beta2**self.t)
+        m_hat_scale = 1.0 / (1.0 - self.beta1**t)  # Python floats keep float32 float32
+        s_hat_scale = 1.0 / (1.0 - self.beta2**t)
         denominator = xp.sqrt(s * s_hat_scale)  # sqrt(shat)
         denominator += self.eps
         u = m * (lr * m_hat_scale)  # lr mhat
@@ -131,8 +152,8 @@ class AdamW(Adam):
         self.weight_decay = weight_decay
         self._mask = None  # 1.0 on the entries that decay
 
-    def update(self, p, g, lr):
-        u = super().update(p, g, lr)
+    def update(self, p, g, lr, t):
+        u = super().update(p, g, lr, t)
         if self._mask is None or self._mask.shape != p.shape:
             self._mask = self.layout.matrix_mask(p.dtype, array_module(p))
         u += (lr * self.weight_decay) * (self._mask * p)

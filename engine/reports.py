@@ -50,7 +50,7 @@ class EpochReport:
 
     epoch: int  # epochs done (1-based)
     step: int  # optimizer steps done
-    loss: float  # mean training loss over the epoch's batches
+    loss: float  # training loss over the epoch, each counted position weighing the same
     acc: float  # training accuracy over the epoch
     val_loss: float
     val_acc: float

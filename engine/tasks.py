@@ -70,12 +70,7 @@ class Task:
                 raise ValueError(f"not in the vocabulary of the text: {shown}")
             ids = [self.chars.index(c) for c in text]
         else:
-            words = text.replace(",", " ").split()
-            try:
-                ids = [int(w) for w in words]
-            except ValueError:
-                bad = next(w for w in words if not w.lstrip("-").isdigit())
-                raise ValueError(f"{bad!r} is not a token id (type ids like 3 9 1)") from None
+            ids = [token_id(word) for word in text.replace(",", " ").split()]
             bad = [i for i in ids if not 0 <= i < self.vocab_size]
             if bad:
                 raise ValueError(f"token {bad[0]} is outside the vocabulary 0..{self.vocab_size - 1}")
@@ -88,7 +83,15 @@ class Task:
         (the text task cannot know the character after the last one typed)."""
         if self.name == "text":
             return np.concatenate([tokens[:, 1:], np.full((tokens.shape[0], 1), IGNORE)], axis=1)
-        return synthetic_targets(self.name, tokens)
+        return synthetic_targets(self.name, tokens, self.vocab_size)
+
+
+def token_id(word: str) -> int:
+    """One typed token id; ValueError for anything but a whole decimal number."""
+    try:
+        return int(word)
+    except ValueError:
+        raise ValueError(f"{word!r} is not a token id (type ids like 3 9 1)") from None
 
 
 def visible(ch: str) -> str:
@@ -96,9 +99,9 @@ def visible(ch: str) -> str:
     return {" ": "␣", "\n": "↵", "\t": "⇥", "\r": "␍"}.get(ch, ch if ch.isprintable() else "?")
 
 
-def synthetic_targets(name: str, tokens: np.ndarray) -> np.ndarray:
-    if name == "next":
-        return tokens + 1
+def synthetic_targets(name: str, tokens: np.ndarray, vocab_size: int) -> np.ndarray:
+    if name == "next":  # the last token, V-1, has no successor in the vocabulary
+        return np.where(tokens + 1 < vocab_size, tokens + 1, IGNORE)
     if name == "copy":
         return tokens.copy()
     if name == "reverse":
@@ -141,7 +144,7 @@ def make_synthetic_task(name: str, vocab_size: int, seq_len: int, samples: int, 
     train = train.astype(np.int64)
     return Task(
         name, vocab_size, seq_len,
-        train, synthetic_targets(name, train), val, synthetic_targets(name, val),
+        train, synthetic_targets(name, train, vocab_size), val, synthetic_targets(name, val, vocab_size),
     )  # fmt: skip
 
 

@@ -60,6 +60,8 @@ class Trainer:
 
     def __init__(self, model_cfg: ModelConfig, train_cfg: TrainConfig, task: Task | None = None,
                  model: TransformerEncoder | None = None) -> None:  # fmt: skip
+        if model is not None and model.cfg != model_cfg:
+            raise ValueError(f"the model passed in has another config than {model_cfg}")
         self.train_cfg = train_cfg
         self.task = task or make_task(train_cfg, model_cfg.vocab_size, model_cfg.seq_len)
         if self.task.vocab_size != model_cfg.vocab_size:
@@ -75,7 +77,7 @@ class Trainer:
             train_cfg.optimizer, train_cfg.momentum, train_cfg.beta1, train_cfg.beta2,
             train_cfg.eps, train_cfg.weight_decay, layout=self.model.layout,
         )  # fmt: skip
-        self._grad = self.xp.empty(self.model.layout.size, dtype=model_cfg.dtype)  # the flat gradient
+        self._grad = self.xp.empty(self.model.layout.size, dtype=self.model.cfg.dtype)  # the flat gradient
         n = len(self.task.train_tokens)
         self.steps_per_epoch = math.ceil(n / train_cfg.batch_size)
         self.total_steps = self.steps_per_epoch * train_cfg.epochs
@@ -111,6 +113,7 @@ class Trainer:
         rows = self._order[i * bs : (i + 1) * bs]
         return self.task.train_tokens[rows], self.task.train_targets[rows]
 
+    @np.errstate(over="ignore", invalid="ignore", divide="ignore")  # inf and nan are refused below, not warned
     def step(self) -> StepReport:
         """One optimizer step on the next batch."""
         start = time.perf_counter()
@@ -125,9 +128,9 @@ class Trainer:
         lr = learning_rate(self.step_count, cfg.lr, cfg.schedule, cfg.warmup, self.total_steps)
         clip_gradients(g, grad_norm, cfg.clip)
         u = self.optimizer.updates(model.flat, g, lr)  # (P,)
-        with np.errstate(over="ignore", invalid="ignore"):  # an overflow here is what the check catches
-            update_sq = self._per_tensor(u * u)
+        update_sq = self._per_tensor(u * u)
         self._refuse_unless(np.isfinite(update_sq).all(), f"the update is not finite at lr {lr:g}")
+        self.optimizer.commit()  # the step is taken: from here on nothing can refuse it
         model.flat -= u
         ratios = np.sqrt(update_sq) / np.maximum(np.sqrt(self._per_tensor(model.flat * model.flat)), 1e-30)
         right, counted = self._right_and_counted(logits, targets)
@@ -222,13 +225,16 @@ class Trainer:
 
     def restore(self, position: dict, optimizer_state: dict | None) -> None:
         """Continue from a saved position (parameters are loaded separately); without
-        optimizer_state the optimizer starts afresh."""
-        self.step_count = int(position["step"])
-        self.seconds = float(position["seconds"])
-        self._totals = EpochTotals(**position["epoch_totals"])
+        optimizer_state the optimizer starts afresh. Everything is checked before anything
+        changes: a bad position raises ValueError and leaves the trainer as it was."""
+        step, seconds = int(position["step"]), float(position["seconds"])
+        totals = EpochTotals(**position["epoch_totals"])
+        t = 0 if optimizer_state is None else int(position["optimizer_t"])
+        if step < 0 or t < 0 or not math.isfinite(seconds):
+            raise ValueError(f"step {step}, optimizer step {t}, seconds {seconds}")
         state = optimizer_state or {}
         for kind, a in state.items():
             if a.shape != (self.model.layout.size,):
                 raise ValueError(f"optimizer state {kind} has shape {a.shape}, not ({self.model.layout.size},)")
-        t = 0 if optimizer_state is None else int(position["optimizer_t"])
-        self.optimizer.load_state_arrays(t, state, self.xp, self.model.cfg.dtype)
+        self.optimizer.load_state_arrays(t, state, self.xp, self.model.cfg.dtype)  # checks the kinds first
+        self.step_count, self.seconds, self._totals = step, seconds, totals

@@ -111,8 +111,11 @@ def make_modules(device_count: int = 1, broken: bool = False):
     cupy.__version__ = "0.0-fake"
     cupy.ndarray = ndarray
     cupy.asarray = asarray
-    for name in ("empty", "zeros", "ones", "zeros_like", "concatenate", "stack", "exp", "log", "sqrt",
-                 "tanh", "maximum", "where", "triu", "arange", "einsum", "matmul", "bincount", "argsort"):  # fmt: skip
+    passthrough = (
+        "empty", "empty_like", "zeros", "ones", "zeros_like", "multiply", "concatenate", "stack", "exp", "log",
+        "sqrt", "tanh", "maximum", "where", "triu", "arange", "einsum", "matmul", "bincount", "argsort",
+    )  # fmt: skip
+    for name in passthrough:
         setattr(cupy, name, _passthrough(name))
     cupy.inf, cupy.float32, cupy.float64 = np.inf, np.float32, np.float64
 

@@ -76,6 +76,42 @@ def test_missing_and_corrupt_files(tmp_path):
         checkpoint.load(plain)
     with pytest.raises(CheckpointError, match="is a directory"):
         checkpoint.load(tmp_path)
+    np.save(tmp_path / "lone.npy", np.zeros(3))
+    with pytest.raises(CheckpointError, match="lone.npy: a single array, not a tfnp checkpoint"):
+        checkpoint.load(tmp_path / "lone.npy")
+
+
+HEADER = {"format": "tfnp-checkpoint", "version": 1}
+
+
+@pytest.mark.parametrize(
+    "meta, message",
+    [
+        ([1, 2], "its meta.json record is not a JSON object"),
+        ({**HEADER, "model": {}, "train": {}, "position": {}, "task": [1]},
+         "its meta.json record's 'task' section is missing or not an object"),
+        ({**HEADER, "model": {}, "train": {}}, "its meta.json record's 'position' section is missing"),
+    ],
+)  # fmt: skip
+def test_a_meta_record_of_the_wrong_shape(tmp_path, meta, message):
+    np.savez(tmp_path / "odd.npz", **{"meta.json": np.array(json.dumps(meta))})
+    with pytest.raises(CheckpointError, match=f"odd.npz: {message}"):
+        checkpoint.load(tmp_path / "odd.npz")
+
+
+def test_a_corrupt_position_leaves_the_trainer_as_it_was(tmp_path):
+    saved = trainer()
+    for _ in range(4):
+        saved.step()
+    checkpoint.save(tmp_path / "a.npz", saved)
+    ckpt = checkpoint.load(tmp_path / "a.npz")
+    ckpt.position["epoch_totals"]["bogus"] = 1
+    fresh = trainer()
+    before = fresh.model.params_numpy()
+    with pytest.raises(CheckpointError, match="a.npz: its training position is corrupt"):
+        checkpoint.restore(fresh, ckpt)
+    assert fresh.step_count == 0 and fresh.optimizer.t == 0 and not fresh.optimizer.state_arrays()
+    assert all(np.array_equal(before[k], v) for k, v in fresh.model.params_numpy().items())
 
 
 def test_a_checkpoint_missing_a_parameter_or_with_a_wrong_shape(tmp_path):
@@ -131,6 +167,24 @@ def test_writes_are_atomic(tmp_path, monkeypatch):
         checkpoint.save(path, trainer())
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == ["run.npz"]  # no temporary file left behind
+
+    def interrupted(f, **arrays):
+        f.write(b"PK half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "savez", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        checkpoint.save(path, trainer())
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["run.npz"]
+
+
+def test_a_checkpoint_gets_the_permissions_of_any_new_file(tmp_path):
+    old = os.umask(0o022)
+    try:
+        checkpoint.save(tmp_path / "run.npz", trainer())
+    finally:
+        os.umask(old)
+    assert (tmp_path / "run.npz").stat().st_mode & 0o777 == 0o644
 
 
 def test_an_unwritable_place_is_a_clear_error(tmp_path):

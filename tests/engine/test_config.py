@@ -1,5 +1,6 @@
 """ModelConfig and TrainConfig reject bad values with a message that names the field."""
 
+import numpy as np
 import pytest
 
 from engine import ModelConfig, TrainConfig
@@ -48,11 +49,21 @@ def test_model_config_errors(kwargs, message):
         (dict(data="x.txt"), "data: only the text task reads a file"),
         (dict(device="tpu"), "device: must be one of cpu, gpu"),
         (dict(beta2=1.0), "beta2: must be in"),
+        (dict(lr="0.1"), "lr: must be a finite number, got '0.1'"),
+        (dict(lr=float("inf")), "lr: must be a finite number, got inf"),
+        (dict(momentum=None), "momentum: must be a finite number"),
+        (dict(eps=float("nan")), "eps: must be a finite number"),
+        (dict(task="text", data=5), "data: must be a file name"),
     ],
 )
 def test_train_config_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
         TrainConfig(**kwargs)
+
+
+def test_numbers_are_stored_as_python_floats():
+    cfg = TrainConfig(lr=np.float64(0.01), clip=np.float32(1.0), weight_decay=0)
+    assert type(cfg.lr) is float and type(cfg.clip) is float and type(cfg.weight_decay) is float
 
 
 def test_task_and_optimizer_defaults_fill_what_is_left_out():

@@ -125,6 +125,12 @@ def test_bad_inputs_are_named():
         model.forward(np.zeros((1, 5), dtype=int))
     with pytest.raises(ValueError, match="int array of shape"):
         model.forward(np.zeros((1, 3)))
+    tokens = np.zeros((2, 4), dtype=int)
+    for targets in (np.zeros((4, 2), dtype=int), np.zeros((2, 3), dtype=int), np.zeros((2, 4))):
+        with pytest.raises(ValueError, match=r"targets must be an int array of shape \(2, 4\) like the tokens"):
+            model.loss_and_grads(tokens, targets)
+    with pytest.raises(ValueError, match=r"parameter embed has shape \(1, 32\), the config needs \(20, 32\)"):
+        TransformerEncoder(ModelConfig(), params={**model.params_numpy(), "embed": np.zeros((1, 32))})
 
 
 def test_analyze_returns_logits_distributions_and_every_attention_map():

@@ -55,11 +55,18 @@ def test_parse_a_typed_sequence():
     np.testing.assert_array_equal(t.parse("3 9, 1"), [[3, 9, 1]])
     with pytest.raises(ValueError, match="token 25 is outside the vocabulary 0..19"):
         t.parse("1 25")
-    with pytest.raises(ValueError, match="'x' is not a token id"):
-        t.parse("1 x")
+    for typed, bad in (("1 x", "x"), ("--3", "--3"), ("1 ²", "²"), ("2.5", "2.5")):
+        with pytest.raises(ValueError, match=f"'{bad}' is not a token id"):
+            t.parse(typed)
     with pytest.raises(ValueError, match="type 1 to 6 tokens, got 7"):
         t.parse("1 2 3 4 5 6 7")
     np.testing.assert_array_equal(t.targets_for(t.parse("3 9 1")), [[1, 9, 3]])
+
+
+def test_the_last_token_of_the_next_task_has_no_target():
+    t = task("next")
+    assert t.train_tokens.max() <= 18  # training data keeps room for token + 1
+    np.testing.assert_array_equal(t.targets_for(t.parse("5 19")), [[6, -1]])
 
 
 def write(tmp_path, content: bytes, name="data.txt"):

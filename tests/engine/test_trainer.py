@@ -1,5 +1,7 @@
 """The Trainer: it learns, it is deterministic, it reports, and it stops cleanly on divergence."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -68,12 +70,27 @@ def test_each_epoch_visits_every_training_sample_once():
     assert not np.array_equal(trainer.batch(0)[0], trainer.batch(6)[0])  # reshuffled next epoch
 
 
-def test_schedule_and_clip_are_used():
-    trainer = small(schedule="cosine", warmup=5, clip=0.01, epochs=2)
+def test_schedule_is_used():
+    trainer = small(schedule="cosine", warmup=5, epochs=2)
     reports = [trainer.step() for _ in range(20)]
     assert [round(r.lr / 0.01, 6) for r in reports[:5]] == [0.2, 0.4, 0.6, 0.8, 1.0]
     assert reports[-1].lr < reports[5].lr
-    assert all(r.grad_norm > 0.01 for r in reports)  # clipped after being reported
+
+
+@pytest.mark.parametrize("clip", [0.0, 0.01, 1e6])
+def test_clip_scales_the_step_to_the_clip_norm(clip):
+    trainer = Trainer(ModelConfig(dtype="float64"), TrainConfig(samples=40, val_samples=20, batch_size=4, clip=clip))
+    before = trainer.model.flat.copy()
+    _, grads = trainer.model.loss_and_grads(*trainer.batch(0))
+    g = trainer.model.layout.flatten(grads)  # the gradient the step will see, by hand
+    report = trainer.step()
+    norm = np.linalg.norm(g)
+    assert report.grad_norm == pytest.approx(norm, rel=1e-12)  # reported before clipping
+    scale = clip / (norm + 1e-6) if 0 < clip < norm else 1.0
+    np.testing.assert_allclose(before - trainer.model.flat, 0.01 * scale * g, rtol=1e-10, atol=1e-15)
+    if clip == 0.01:
+        assert norm > 1.0  # so the clip did act, and the step is 0.01 * 0.01 long
+        assert np.linalg.norm(before - trainer.model.flat) == pytest.approx(1e-4, rel=1e-6)
 
 
 def test_probe_of_a_typed_sequence():
@@ -90,6 +107,22 @@ def test_a_non_finite_update_stops_before_anything_changes():
         trainer.step()
     assert all(np.array_equal(before[k], v) for k, v in trainer.model.params_numpy().items())
     assert trainer.step_count == 0
+
+
+@pytest.mark.parametrize("optimizer", ["momentum", "adam", "adamw"])
+def test_a_refused_step_leaves_the_optimizer_state_as_it_was(optimizer):
+    trainer, twin = small(optimizer=optimizer), small(optimizer=optimizer)
+    assert losses(trainer, 3) == losses(twin, 3)
+    state = {kind: a.copy() for kind, a in trainer.optimizer.state_arrays().items()}
+    good_cfg = trainer.train_cfg
+    trainer.train_cfg = dataclasses.replace(good_cfg, lr=1e39)  # inf once cast to float32
+    with pytest.raises(TrainingDiverged, match="the update is not finite"):
+        trainer.step()
+    assert trainer.optimizer.t == 3 and trainer.step_count == 3
+    for kind, a in trainer.optimizer.state_arrays().items():
+        np.testing.assert_array_equal(a, state[kind])
+    trainer.train_cfg = good_cfg
+    assert losses(trainer, 5) == losses(twin, 5)  # as if the refused step had never been tried
 
 
 def test_a_non_finite_loss_names_the_step_and_keeps_the_last_good_parameters():
