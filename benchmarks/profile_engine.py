@@ -24,6 +24,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from bench_engine import CONFIGS, batch, model_config  # noqa: E402
 
 from engine import TransformerEncoder  # noqa: E402
+from engine.backend import keep_freed_memory  # noqa: E402
 from engine.optim import Adam  # noqa: E402
 
 
@@ -48,6 +49,7 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--lines", nargs="*", default=[], help="functions for line_profiler, as module.function")
     args = parser.parse_args()
+    keep_freed_memory()  # as tfnp-tui and bench_engine.py do
     cfg, B = model_config(args.config)
     model = TransformerEncoder(cfg)
     tokens, targets = batch(cfg, B)

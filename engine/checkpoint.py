@@ -1,6 +1,6 @@
 """Checkpoints: one .npz holding the parameters under their pinned names, the optimizer's
-state under "optimizer/<kind>/<name>", and the configs and training position as JSON
-under "meta.json".
+flat state arrays under "optimizer/<kind>" (optimizer/velocity, optimizer/m, optimizer/s),
+and the configs and training position as JSON under "meta.json".
 
 Writes are atomic: the file is written beside its target under a temporary name, synced,
 then renamed over it, so a crash never leaves half a checkpoint. Loads never unpickle
@@ -99,7 +99,9 @@ def load(path: str | os.PathLike) -> Checkpoint:
         raise CheckpointError(f"{path}: is a directory, not a checkpoint") from None
     except PermissionError:
         raise CheckpointError(f"{path}: cannot be read (permission denied)") from None
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as err:
+    except (zipfile.BadZipFile, ValueError):  # numpy's own words would suggest unpickling: never
+        raise CheckpointError(f"{path}: not a readable tfnp checkpoint (not an .npz archive of plain arrays)") from None
+    except (OSError, EOFError, KeyError) as err:
         raise CheckpointError(f"{path}: not a readable tfnp checkpoint ({err})") from None
     meta = _meta(path, arrays)
     try:
@@ -148,14 +150,16 @@ def mismatch(saved: ModelConfig, wanted: ModelConfig) -> list[str]:
     return [f"{k} is {a[k]} in the checkpoint but {b[k]} here" for k in a if k != "dtype" and a[k] != b[k]]
 
 
-def restore(trainer, ckpt: Checkpoint) -> None:
-    """Load the checkpoint's parameters, optimizer state and position into `trainer`."""
+def restore(trainer, ckpt: Checkpoint, position: bool = True) -> None:
+    """Load the checkpoint's parameters, optimizer state and position into `trainer`; with
+    position=False the parameters only (a new run that starts from trained weights)."""
     differences = mismatch(ckpt.model_cfg, trainer.model_cfg)
     if differences:
         raise CheckpointError(f"{ckpt.path}: another model: " + "; ".join(differences))
     same_optimizer = ckpt.train.get("optimizer") == trainer.train_cfg.optimizer
     try:  # another optimizer starts with fresh state: the saved moments mean nothing to it
-        trainer.restore(ckpt.position, ckpt.optimizer_state if same_optimizer else None)
+        if position:
+            trainer.restore(ckpt.position, ckpt.optimizer_state if same_optimizer else None)
     except (KeyError, TypeError, ValueError) as err:
         raise CheckpointError(f"{ckpt.path}: its training position is corrupt ({err})") from None
     xp = trainer.xp  # the parameters were checked by load(): shapes, dtype kind, finite

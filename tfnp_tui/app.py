@@ -31,6 +31,7 @@ from .cli import DEFAULT_SAVE, Setup
 from .describe import model_summary
 from .history import History, capacity_for
 from .messages import GradcheckDone, Probed, Progress, Saved, Stopped
+from .metrics import MetricsLog
 from .screens.confirm import ConfirmScreen
 from .screens.gradcheck import GradcheckScreen
 from .screens.help import HelpScreen
@@ -52,6 +53,7 @@ class TfnpLab(App):
     TITLE = "tfnp-tui"
     CSS_PATH = "app.tcss"
     AUTO_FOCUS = None  # keys go to the lab, not to the inspector's input line
+    ENABLE_COMMAND_PALETTE = False  # every action has its own key, all listed under ?
     BINDINGS = [
         Binding("space", "run_pause", "run/pause"),
         Binding("n", "train('epoch')", "epoch"),
@@ -60,7 +62,7 @@ class TfnpLab(App):
         Binding("right", "replay(1)", "replay", show=False),
         Binding("g", "gradcheck", "gradcheck"),
         Binding("w", "save", "save"),
-        Binding("ctrl+s", "screenshot", "screenshot", priority=True),
+        Binding("ctrl+s", "screenshot", "screenshot", priority=True, show=False),  # listed under ?
         Binding("question_mark", "help", "help", key_display="?"),
         Binding("q", "quit", "quit"),
         Binding("r", "reset", "reset", show=False),
@@ -81,6 +83,7 @@ class TfnpLab(App):
         self.setup = setup
         self.trainer = setup.trainer
         self.save_path = setup.save or DEFAULT_SAVE
+        self.metrics = MetricsLog(setup.metrics_out, append=setup.loaded is not None) if setup.metrics_out else None
         self.lock = threading.Lock()  # held while anything reads or changes the trainer
         self.generation = 0
         self.history = History(capacity_for(self.trainer.model))
@@ -102,10 +105,9 @@ class TfnpLab(App):
             yield AttentionPanel(task.label, t.model_cfg.n_layers, t.model_cfg.n_heads, id="attention", classes="panel")
             eps = float(np.finfo(t.model_cfg.dtype).eps)
             yield GradientPanel(list(t.model.params), eps, id="gradients", classes="panel")
-            example = "".join(task.chars[:4]) if task.chars else " ".join(map(str, task.val_tokens[0][:4]))
-            yield InspectorPanel(task.label, example, id="inspector", classes="panel")
+            yield InspectorPanel(task.label, typing_example(task), id="inspector", classes="panel")
         yield Static(id="too-small")
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one(AttentionPanel).border_title = "Attention"
@@ -129,9 +131,17 @@ class TfnpLab(App):
         top = max(10, min(panels - 11, round(panels * 0.44)))  # the bottom row holds the long lists
         self.query_one("#panels").styles.grid_rows = f"{top} 1fr"
         if small:
+            state = "training runs: space pauses" if self.training else "paused: space runs"
             self.query_one("#too-small", Static).update(
-                f"Enlarge the terminal to at least {MIN_SIZE[0]}x{MIN_SIZE[1]} (it is {width}x{height}); q quits"
+                f"Enlarge the terminal to at least {MIN_SIZE[0]}x{MIN_SIZE[1]} (it is {width}x{height})\n"
+                f"{state} · q quits"
             )
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        """Behind the 'enlarge' message only space and q act: nothing changes unseen."""
+        if self.screen.has_class("too-small") and action not in ("run_pause", "quit"):
+            return False
+        return True
 
     @property
     def status(self) -> StatusLine:
@@ -179,15 +189,21 @@ class TfnpLab(App):
             probe = self.trainer.probe(self.probe_tokens) if generation == self.generation else None
         self.post_message(Progress(generation, report, losses, epochs, probe, final))
 
+    @property
+    def training(self) -> bool:
+        """A training worker is pending or running and has not been told to stop."""
+        return any(
+            w.group == "train" and w.state in (WorkerState.PENDING, WorkerState.RUNNING) and not w.is_cancelled
+            for w in self.workers
+        )
+
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """Running or paused follows the training worker's own state."""
         if event.worker.group == "train":
-            self.status.running = any(
-                w.group == "train" and w.state in (WorkerState.PENDING, WorkerState.RUNNING) and not w.is_cancelled
-                for w in self.workers
-            )
+            self.status.running = self.training
             if not self.status.running:
                 self._rate_mark = None
+            self.check_size(self.size.width, self.size.height)  # the enlarge message says which
 
     # ------------------------------------------------------------------------ reports in
     def on_progress(self, msg: Progress) -> None:
@@ -200,13 +216,31 @@ class TfnpLab(App):
         status = self.status
         status.epoch, status.step, status.loss, status.lr = msg.step.epoch, msg.step.step, msg.step.loss, msg.step.lr
         self.update_rate(msg.step.step)
+        self.log_metrics(msg.epochs)
         if msg.epochs:
             e = msg.epochs[-1]
             status.say(f"epoch {e.epoch}: loss {e.loss:.4f}  acc {100 * e.acc:.1f}%  "
-                       f"val_loss {e.val_loss:.4f}  val_acc {100 * e.val_acc:.1f}%")  # fmt: skip
+                       f"val_loss {e.val_loss:.4f}  val_acc {100 * e.val_acc:.1f}%", routine=True)  # fmt: skip
         self.adapt_panel_interval()
         if self.view is None and (msg.final or time.monotonic() - self._last_draw >= self._panel_interval):
             self.show_view()
+        elif self.view is not None and msg.epochs:
+            self.set_notes(self.replay_note(self.view))  # "epoch 3 of N": N grows while training runs
+
+    def log_metrics(self, epochs: list) -> None:
+        """--metrics-out: a JSON line per epoch; a file that cannot be written is said once."""
+        try:
+            for report in epochs if self.metrics else []:
+                self.metrics.write(report)
+        except OSError as err:
+            message = f"{self.metrics.path}: cannot be written ({err.strerror or err}); metrics are off"
+            self.status.say(message, "error")
+            self.notify(message, title="metrics", severity="error", timeout=8)
+            self.metrics = None
+
+    def on_unmount(self) -> None:
+        if self.metrics:
+            self.metrics.close()
 
     def adapt_panel_interval(self) -> None:
         """Once a second: redraw the panels less often if the UI thread used more than UI_SHARE
@@ -243,6 +277,7 @@ class TfnpLab(App):
     def on_saved(self, msg: Saved) -> None:
         if msg.error:
             self.status.say(f"could not save: {msg.error}", "error")
+            self.notify(msg.error, title="could not save", severity="error", timeout=8)
         else:
             self.status.say(f"saved {msg.path} (step {msg.step})")
 
@@ -252,7 +287,7 @@ class TfnpLab(App):
         self.status.say(f"gradient check: {verdict}, worst error {r.max_rel_error:.1e} ({r.seconds:.1f}s)",
                         "information" if r.passed else "error")  # fmt: skip
         if isinstance(self.screen, GradcheckScreen):
-            self.screen.show(r)
+            self.screen.show(r, msg.step)
 
     # ------------------------------------------------------------------------- the view
     def show_view(self) -> None:
@@ -262,7 +297,7 @@ class TfnpLab(App):
         gradients, loss = self.query_one(GradientPanel), self.query_one(LossPanel)
         report = self.history.get(self.view) if self.view is not None else None
         if report is not None:
-            note = f"epoch {report.epoch} of {self.history.last_epoch} (replay)"
+            note = self.replay_note(report.epoch)
             attention.probe = report.probe
             inspector.show(report.probe, typed=False)
             gradients.show_epoch(report)
@@ -276,7 +311,14 @@ class TfnpLab(App):
                     inspector.show(self.live.probe, typed=self.probe_tokens is not None)
                 gradients.show_step(self.live.step.grad_norms, self.live.step.update_ratios)
             loss.show(None)
-        for panel in (attention, inspector, gradients, loss):
+        self.set_notes(note)
+
+    def replay_note(self, epoch: int) -> str:
+        return f"epoch {epoch} of {self.history.last_epoch} (replay)"
+
+    def set_notes(self, note: str) -> None:
+        """Each panel's subtitle: "live", or which epoch it replays."""
+        for panel in self.query(".panel"):
             if panel.note != note:
                 panel.set_note(note)
 
@@ -300,7 +342,7 @@ class TfnpLab(App):
 
     def action_run_pause(self) -> None:
         self.go_live()
-        if self.status.running:
+        if self.training:  # not status.running: that follows a message, a quick second press may beat it
             self.workers.cancel_group(self, "train")
             self.status.say("paused")
         else:
@@ -376,7 +418,10 @@ class TfnpLab(App):
             except ValueError as err:
                 inspector.show_error(str(err))
                 return
-            self.status.say(f"inspector: {text}")
+            typed, trained = self.probe_tokens.shape[1], self.trainer.model_cfg.seq_len
+            shorter = typed < trained and not self.trainer.task.needs_causal  # a causal model reads prefixes
+            new = f" (trained on length {trained}: shorter sequences are new to the model)" if shorter else ""
+            self.status.say(f"inspector: {text}{new}")
         event.input.value = ""
         self.set_focus(None)
         self.go_live()
@@ -391,22 +436,26 @@ class TfnpLab(App):
 
     # -------------------------------------------------------------------------------- tools
     def action_gradcheck(self) -> None:
-        self.workers.cancel_group(self, "train")
+        if self.training:
+            self.workers.cancel_group(self, "train")  # the check needs the CPU, and a model that holds still
+            self.status.say("training paused for the gradient check")
         self.push_screen(GradcheckScreen())
         self.gradcheck()
 
     @work(thread=True, group="gradcheck", exclusive=True, exit_on_error=False)
     def gradcheck(self) -> None:
-        with self.lock:  # a copy, so training may go on while the check runs
+        with self.lock:  # a copy of the model as it is now: the check never touches the trainer
             t = self.trainer
             model = TransformerEncoder(t.model_cfg, params=t.model.params_numpy())
             tokens, targets = t.task.train_tokens[:2], t.task.train_targets[:2]
+            step = t.step_count
         max_entries = max(4, min(32, 3000 // len(model.params)))
-        self.post_message(GradcheckDone(check_model(model, tokens, targets, max_entries=max_entries)))
+        self.post_message(GradcheckDone(check_model(model, tokens, targets, max_entries=max_entries), step))
 
     def action_save(self) -> None:
-        self.status.say(f"saving {self.save_path}…")
-        self.save_checkpoint(self.save_path)
+        path = os.path.abspath(self.save_path)
+        self.status.say(f"saving {path}…")
+        self.save_checkpoint(path)
 
     @work(thread=True, group="save", exit_on_error=False)
     def save_checkpoint(self, path: str) -> None:
@@ -431,6 +480,15 @@ class TfnpLab(App):
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
+
+
+def typing_example(task) -> str:
+    """The start of the probe sample, as a user would type it."""
+    tokens = task.val_tokens[0][:8]
+    if task.chars is None:
+        return " ".join(map(str, tokens[:4]))
+    typed = "".join(task.chars[i] if task.chars[i].isprintable() else " " for i in tokens).strip()
+    return typed or "abc"
 
 
 def run_lab(setup: Setup) -> int:

@@ -17,8 +17,9 @@ from engine.checkpoint import Checkpoint, CheckpointError
 from engine.checkpoint import load as load_checkpoint
 from engine.checkpoint import restore as restore_checkpoint
 from engine.config import ACTIVATIONS, DEVICES, DTYPES, OPTIMIZERS, SCHEDULES, TASKS
+from engine.memory import machine_bytes, training_bytes
 from engine.tasks import TaskError, make_task
-from engine.trainer import Trainer
+from engine.trainer import EVAL_BATCH, Trainer
 
 PROG = "tfnp-tui"
 DEFAULT_SAVE = "tfnp-checkpoint.npz"
@@ -130,23 +131,65 @@ def build(args: argparse.Namespace) -> Setup:
         if args.load:
             ckpt = load_checkpoint(args.load)
             model_kw = checked_against_checkpoint(ckpt, model_given)
-            train_kw = {f.name: ckpt.train[f.name] for f in fields(TrainConfig) if f.name in ckpt.train}
-            train_kw.update(train_given)
+            train_kw = resumed_train_config(ckpt.train, train_given)
         else:
             model_kw, train_kw = dict(model_given), dict(train_given)
+        ModelConfig(**model_kw)  # a bad size is named before the task is built with it
         train_cfg = TrainConfig(**train_kw)
-        task = make_task(train_cfg, model_kw.get("vocab_size", 20), model_kw.get("seq_len", 4))
+        task = make_task_for(train_cfg, model_kw, ckpt)
         model_kw = fit_model_to_task(model_kw, model_given, task)
         if ckpt is not None and ckpt.task.get("chars") not in (None, task.chars):
             raise UsageError(f"{train_cfg.data} has other characters than the text {ckpt.path} was trained on")
-        trainer = Trainer(ModelConfig(**model_kw), train_cfg, task=task)
-        if ckpt is not None:
-            restore_checkpoint(trainer, ckpt)
+        model_cfg = ModelConfig(**model_kw)
+        check_memory(model_cfg, train_cfg)
+        trainer = Trainer(model_cfg, train_cfg, task=task)
+        if ckpt is not None:  # on another task, the weights start a new run
+            restore_checkpoint(trainer, ckpt, position=train_cfg.task == ckpt.train.get("task"))
     except (CheckpointError, TaskError, DeviceError) as err:
         raise UsageError(str(err)) from None
     except ValueError as err:
         raise UsageError(name_flag(err)) from None
+    except MemoryError:
+        raise UsageError("not enough memory for this model: try a smaller one") from None
     return Setup(trainer, args.save, args.metrics_out, ckpt)
+
+
+# a saved setting that only made sense with the saved task or optimizer
+FOLLOWS = {"task": ("samples", "val_samples", "batch_size", "epochs", "data"), "optimizer": ("lr",)}
+
+
+def resumed_train_config(saved: dict, train_given: dict) -> dict:
+    """The checkpoint's training settings with the flags typed now on top; another --task or
+    --optimizer brings its own defaults instead of the saved sizes or learning rate."""
+    kw = {f.name: saved[f.name] for f in fields(TrainConfig) if f.name in saved}
+    for field, followers in FOLLOWS.items():
+        if field in train_given and train_given[field] != saved.get(field):
+            for follower in followers:
+                kw.pop(follower, None)
+    return {**kw, **train_given}
+
+
+def make_task_for(train_cfg: TrainConfig, model_kw: dict, ckpt: Checkpoint | None):
+    """The task; a text file that a checkpoint names but is not where it was is said so."""
+    try:
+        return make_task(train_cfg, model_kw.get("vocab_size", 20), model_kw.get("seq_len", 4))
+    except TaskError as err:
+        if ckpt is not None and train_cfg.data == ckpt.train.get("data"):
+            raise TaskError(f"{err} (the text {ckpt.path} was trained on: give its place with --data)") from None
+        raise
+
+
+def check_memory(model_cfg: ModelConfig, train_cfg: TrainConfig) -> None:
+    """Refuse a model that cannot fit in this machine's memory, before allocating it."""
+    have = machine_bytes()
+    if train_cfg.device != "cpu" or have is None:
+        return
+    need = training_bytes(model_cfg, train_cfg.batch_size, train_cfg.optimizer, min(EVAL_BATCH, train_cfg.val_samples))
+    if need > have:
+        raise UsageError(
+            f"this model needs about {need / 2**30:,.1f} GiB to train, more than the {have / 2**30:,.0f} GiB "
+            "of this machine: try a smaller --batch-size, --seq-len, --d-model or --layers"
+        )
 
 
 def checked_against_checkpoint(ckpt: Checkpoint, model_given: dict) -> dict:

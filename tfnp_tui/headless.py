@@ -7,11 +7,9 @@ end (and the last good parameters if the run diverges or is interrupted).
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
-from typing import TextIO
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -23,6 +21,7 @@ from engine.trainer import Trainer, TrainingDiverged
 
 from .cli import PROG, Setup
 from .describe import describe
+from .metrics import MetricsLog
 
 REFRESH_SECONDS = 0.1  # how often the progress bar's numbers change
 
@@ -65,10 +64,15 @@ def run_headless(setup: Setup) -> int:
         done = plural(trainer.epoch, "epoch")
         console.print(f"{setup.loaded.path} has already trained {done}: raise --epochs to go on")
         return 0
-    mode = "a" if setup.loaded else "w"  # a resumed run adds to its metrics instead of erasing them
-    metrics = open(setup.metrics_out, mode, encoding="utf-8") if setup.metrics_out else None
+    # a resumed run adds to its metrics instead of erasing them
+    metrics = MetricsLog(setup.metrics_out, append=setup.loaded is not None) if setup.metrics_out else None
     try:
         last = train(trainer, console, metrics)
+    except OSError as err:  # the metrics file: a full disk, a path the check above could not foresee
+        save(setup, trainer, console)
+        return fail(f"{setup.metrics_out}: cannot be written ({err.strerror or err})")
+    except MemoryError:
+        return fail(f"out of memory at step {trainer.step_count + 1}: try a smaller --batch-size or model")
     except TrainingDiverged as err:
         saved = save(setup, trainer, console)
         return fail(
@@ -85,7 +89,7 @@ def run_headless(setup: Setup) -> int:
     return 0 if save(setup, trainer, console) is not False else 2
 
 
-def train(trainer: Trainer, console: Console, metrics: TextIO | None) -> EpochReport | None:
+def train(trainer: Trainer, console: Console, metrics: MetricsLog | None) -> EpochReport | None:
     """Step until finished; print and record each epoch. Returns the last epoch report."""
     epochs = trainer.train_cfg.epochs
     last = None
@@ -107,8 +111,7 @@ def train(trainer: Trainer, console: Console, metrics: TextIO | None) -> EpochRe
                 last = report.epoch_report
                 progress.console.print(epoch_line(last, epochs))
                 if metrics:
-                    metrics.write(json.dumps(last.metrics()) + "\n")
-                    metrics.flush()
+                    metrics.write(last)
             if now - shown > REFRESH_SECONDS or trainer.finished:
                 progress.update(bar, completed=report.step, epoch=min(report.epoch, epochs), loss=f"{report.loss:.4f}")
                 shown = now

@@ -17,7 +17,7 @@ from engine.reports import EpochReport, ProbeReport, StepReport
 @dataclass
 class Progress(Message):
     """Training moved on: the newest step, every loss since the last update, the epochs that
-    finished since then, and the live probe. Sent at most ~15 times a second."""
+    finished since then, and the live probe. Sent at most UPDATE_HZ (10) times a second."""
 
     generation: int
     step: StepReport
@@ -49,6 +49,7 @@ class GradcheckDone(Message):
     """The gradient check of the current model finished."""
 
     report: GradcheckReport
+    step: int  # the optimizer step the checked model had reached
 
 
 @dataclass

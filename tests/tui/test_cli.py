@@ -80,6 +80,10 @@ def test_a_checkpoint_that_is_done_says_so(tmp_path, capsys):
         (["--save", "/no/such/dir/x.npz"], "/no/such/dir/x.npz: the folder /no/such/dir does not exist"),
         (["--metrics-out", "/"], "/: is a directory"),
         (["--samples", "10000", "--seq-len", "2", "--vocab", "5"], "only 16 distinct sequences"),
+        (["--seq-len", "0"], "--seq-len: must be a positive integer, got 0"),
+        (["--lr", "inf"], "--lr: must be a finite number, got inf"),
+        (["--metrics-out", "/proc/m.jsonl"], "/proc/m.jsonl: cannot be written"),
+        (["--d-model", "1000000"], "this model needs about 44,729.3 GiB to train, more than the"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_status_2(argv, message, capsys):
@@ -112,7 +116,36 @@ def test_a_flag_that_contradicts_the_checkpoint_is_named(tmp_path, capsys):
     assert status == 2 and f"{ckpt} holds a model with d_model 32, but --d-model 64 was given" in err
     ckpt.write_bytes(b"garbage")
     status, _, err = run(["--headless", "--load", str(ckpt)], capsys)
-    assert status == 2 and "not a readable tfnp checkpoint" in err
+    assert status == 2 and "not a readable tfnp checkpoint (not an .npz archive of plain arrays)" in err
+    assert "pickle" not in err  # numpy's advice to load it unsafely is never passed on
+
+
+def test_a_run_that_ends_before_its_first_epoch_leaves_no_metrics_file(tmp_path, capsys):
+    metrics = tmp_path / "m.jsonl"
+    status, _, _ = run([*FAST, "--lr", "1e35", "--metrics-out", str(metrics)], capsys)
+    assert status == 2 and not metrics.exists()
+
+
+def test_another_task_from_a_checkpoint_starts_a_new_run_from_its_weights(tmp_path, capsys):
+    ckpt = tmp_path / "next.npz"
+    assert run([*FAST, "--epochs", "1", "--save", str(ckpt)], capsys)[0] == 0
+    status, out, err = run(["--headless", "--load", str(ckpt), "--task", "copy", "--optimizer", "adam",
+                            "--samples", "64", "--epochs", "1"], capsys)  # fmt: skip
+    assert status == 0, err
+    assert "adam lr 1.0e-03" in out and "batch 32" in out  # the new task's and optimizer's defaults
+    assert "done: 1 epoch, 2 steps" in out  # counted from 0, not from the checkpoint's step 10
+
+
+def test_a_text_file_that_moved_is_named_with_a_hint(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "t.txt").write_text("the cat sat on the mat. " * 30)
+    args = ["--headless", "--task", "text", "--data", "t.txt", "--seq-len", "8", "--samples", "64", "--epochs", "1"]
+    assert run([*args, "--save", "t.npz"], capsys)[0] == 0
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    status, _, err = run(["--headless", "--load", "../t.npz"], capsys)
+    assert status == 2 and "t.txt: no such file (the text ../t.npz was trained on: give its place with --data)" in err
+    assert run(["--headless", "--load", "../t.npz", "--data", "../t.txt", "--epochs", "2"], capsys)[0] == 0
 
 
 def test_a_diverging_run_stops_with_one_line_and_keeps_the_last_good_parameters(tmp_path, capsys):

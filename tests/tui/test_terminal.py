@@ -110,7 +110,7 @@ def test_every_key_in_a_real_terminal(terminal, tmp_path):
     t.wait_for("tensors pass", gone=True)  # closed (and a key sent right after ESC would read as alt+key)
     assert "gradient check: all pass" in t.screen()
     t.send("w")
-    t.wait_for("saved tfnp-checkpoint.npz")
+    t.wait_for(f"saved {tmp_path / 'tfnp-checkpoint.npz'} (step ")  # the whole path: no doubt where
     assert (tmp_path / "tfnp-checkpoint.npz").exists()
     t.send("C-s")
     t.wait_for("screenshot saved")

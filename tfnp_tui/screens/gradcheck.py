@@ -36,7 +36,7 @@ class GradcheckScreen(ScrollingModal):
     def body(self) -> ComposeResult:
         yield Static("checking every tensor against central finite differences in float64…", id="gradcheck-body")
 
-    def show(self, report: GradcheckReport) -> None:
+    def show(self, report: GradcheckReport, step: int) -> None:
         verdict = (
             Text(f"all {len(report.tensors)} tensors pass", "bold green")
             if report.passed
@@ -45,7 +45,7 @@ class GradcheckScreen(ScrollingModal):
         summary = Text.assemble(
             verdict,
             f"  ·  worst {report.max_rel_error:.1e} (tolerance {report.tensors[0].tolerance:.0e})",
-            f"  ·  {report.seconds:.1f}s\n",
+            f"  ·  {report.seconds:.1f}s  ·  the model at step {step:,}\n",
             ("error = max |analytic - numeric| / tensor scale; h = 1e-5, float64", "dim"),
         )
         body = Table.grid()

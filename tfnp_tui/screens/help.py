@@ -46,7 +46,9 @@ MARKERS = (
     "gradient norms: [bold red]▲ exploding[/] above 1e3 or not finite, [bold yellow]▼ vanishing[/] below 1e-8 "
     "or below rounding noise (shown as ≈0), "
     "[dim]○ zero by design[/]: the attention key bias, whose gradient is exactly 0 (softmax ignores a constant "
-    "added to a whole row of scores; docs/backprop.md)"
+    "added to a whole row of scores; docs/backprop.md).\n"
+    "upd/w: the size of the last update over the size of the weights (about 1e-3 is healthy). A bias that "
+    "starts at zero reads 1e+00 after the first step: any step is as large as a weight that was 0."
 )
 
 

@@ -20,6 +20,7 @@ class ScrollingModal(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll() as scroll:
             scroll.border_title = self.BOX_TITLE
+            scroll.border_subtitle = "esc closes"
             yield from self.body()
 
     def body(self) -> ComposeResult:

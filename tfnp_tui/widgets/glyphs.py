@@ -10,13 +10,18 @@ SHADES = " ░▒▓█"
 EIGHTHS = " ▏▎▍▌▋▊▉█"
 
 
-def sparkline(values: Sequence[float], width: int) -> str:
-    """The last `width` values as block characters, scaled between their min and max."""
-    values = [v for v in values[-width:] if math.isfinite(v)] if width > 0 else []
+def sparkline(values: Sequence[float], width: int, log: bool = False, min_span: float = 0.0) -> str:
+    """The last `width` values as block characters, scaled between their min and max.
+    log: scale log10 of the values (positive ones only). min_span: the scale spans at least
+    this much, centred on the values, so that small changes stay small."""
+    values = [v for v in values[-width:] if math.isfinite(v) and (v > 0 or not log)] if width > 0 else []
+    if log:
+        values = [math.log10(v) for v in values]
     if not values:
         return ""
     low, high = min(values), max(values)
-    span = high - low
+    span = max(high - low, min_span)
+    low = (low + high - span) / 2
     if span <= 0:
         return SPARKS[0] * len(values)
     top = len(SPARKS) - 1

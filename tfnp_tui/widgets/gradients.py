@@ -106,6 +106,9 @@ class GradientPanel(VerticalScroll, can_focus=False):
         self.norms, self.ratios, self.until_epoch = {}, {}, None
         self.redraw()
 
+    def on_resize(self) -> None:
+        self.redraw()  # which columns fit depends on the width
+
     def set_note(self, note: str) -> None:
         self.note = note
         self.border_subtitle = note
@@ -142,7 +145,8 @@ class GradientPanel(VerticalScroll, can_focus=False):
                 history = self.history[name]
                 if self.until_epoch is not None:
                     history = history[: bisect_right(self.epochs, self.until_epoch)]
-                text.append(" " + sparkline(history, cols.spark).ljust(cols.spark), style="cyan")
+                spark = sparkline(history, cols.spark, log=True, min_span=1.0)  # one decade at least
+                text.append(" " + spark.ljust(cols.spark), style="cyan")
             text.append((f" {marker}" if cols.words else f" {marker[:1]}") if marker else "", style=style)
             text.append("\n")
         return text

@@ -26,6 +26,9 @@ class SequenceInput(Input):
     def action_leave(self) -> None:
         self.value = ""
         self.screen.set_focus(None)
+        for panel in self.ancestors:
+            if isinstance(panel, InspectorPanel):
+                panel.show_error("")
 
 
 class InspectorPanel(Vertical):
@@ -55,6 +58,8 @@ class InspectorPanel(Vertical):
         yield SequenceInput(placeholder=f"t: type a sequence, e.g. {self.example}", compact=True, id="sequence")
 
     def on_resize(self) -> None:
+        if self.probe is not None:
+            self.redraw()  # the top-k columns follow the width
         self.fit_input()
 
     def on_descendant_focus(self) -> None:
@@ -74,11 +79,14 @@ class InspectorPanel(Vertical):
 
     def show(self, probe: ProbeReport, typed: bool) -> None:
         self.probe, self.typed = probe, typed
-        table = self.table(probe)
+        self.show_error("")
+        self.redraw()
+
+    def redraw(self) -> None:
+        table = self.table(self.probe)
         lines = len(table.plain.splitlines())
         self.query_one("#inspector-table", Static).update(table, layout=lines != self._lines)
         self._lines = lines
-        self.show_error("")
         self.set_note(self.note)
         self.fit_input()
 
@@ -97,17 +105,18 @@ class InspectorPanel(Vertical):
 
     def table(self, probe: ProbeReport) -> Text:
         """One row a position; as many of the top-3 alternatives as the width allows."""
-        w = max(3, max(len(self.label(i)) for i in range(probe.probs.shape[-1])))
-        base = 3 + 3 * (w + 2) + 2 + 4 + 3  # pos, in, target, pred, p, mark
+        w = max(len(self.label(i)) for i in range(probe.probs.shape[-1]))  # the widest token
+        wi, wt, wp = max(w, 2), max(w, 6), max(w, 4)  # each column as wide as its header at least
+        base = 3 + (2 + wi) + (2 + wt) + (2 + wp) + 6 + 3  # pos, in, target, pred, p, mark
         k = max(0, min(3, (self.size.width - 1 - base) // (w + 6)))  # 1: the scrollbar's column
         ids, probs = probe.top(max(k, 1))
-        header = f"{'pos':>3}  {'in':>{w}}  {'target':>{w}}  {'pred':>{w}}     p" + (f"  top-{k}" if k else "")
+        header = f"{'pos':>3}  {'in':>{wi}}  {'target':>{wt}}  {'pred':>{wp}}  {'p':>4}" + (f"  top-{k}" if k else "")
         text = Text(header + "\n", style="dim")
         for t, token in enumerate(probe.tokens):
             target, pred = int(probe.targets[t]), int(ids[t, 0])
             known, ok = target != IGNORE, target != IGNORE and pred == target
-            text.append(f"{t:>3}  {self.label(int(token)):>{w}}  {self.label(target):>{w}}  ")
-            text.append(f"{self.label(pred):>{w}}", style="bold green" if ok else "bold red" if known else "")
+            text.append(f"{t:>3}  {self.label(int(token)):>{wi}}  {self.label(target):>{wt}}  ")
+            text.append(f"{self.label(pred):>{wp}}", style="bold green" if ok else "bold red" if known else "")
             text.append(f"  {probs[t, 0]:.2f}")
             if k:
                 top = (f"{self.label(int(i)):>{w}} {probability(p)}" for i, p in zip(ids[t, :k], probs[t, :k]))

@@ -79,10 +79,13 @@ class LossPanel(Vertical):
         plot = self.query_one(PlotextPlot)
         x, y = bucket_means(steps, max(plot.size.width - 8, 8))  # about one point per column
         plot.lines = (  # validation first, so the training curve is drawn on top where they cross
-            Line([e.step for e in epochs], [e.val_loss for e in epochs], "val", VAL_COLOR),
+            Line([e.step for e in epochs], [e.val_loss for e in epochs], "val", VAL_COLOR, points=True),
             Line(x, y, "train", TRAIN_COLOR),
         )
         self.query_one("#loss-summary", Static).update(self.summary(steps, epochs), layout=False)
+
+    def on_resize(self) -> None:
+        self.redraw()  # one point per column, and the sparkline fills what is left of the line
 
     def set_note(self, note: str) -> None:
         self.note = note

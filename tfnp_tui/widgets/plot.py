@@ -28,6 +28,7 @@ class Line:
     y: Sequence[float]
     label: str
     color: int
+    points: bool = False  # mark each value as well as joining them
 
 
 class PlotextPlot(Widget):
@@ -86,7 +87,10 @@ def build_figure(lines: Sequence[Line], width: int, height: int, log_y: bool = F
         signal = fig.signal(list(line.x), y, marker=plotext.marker("braille", plotext.pixel(line.color)))
         signal.lines()
         fig.draw(signal)
-    fig.ruler("x").ticks(nice_ticks(max(max(line.x) for line in lines), count=max(2, width // 12)))
+        if line.points:  # a dot on each value, so that one or two of them can be seen
+            fig.draw(fig.signal(list(line.x), y, marker=plotext.marker("•", plotext.pixel(line.color))))
+    x_ticks = nice_ticks(max(max(line.x) for line in lines), count=max(2, width // 12))
+    fig.ruler("x").ticks(x_ticks, [f"{t:,}" for t in x_ticks])
     if log_y:  # log10 of the data on a linear axis, labelled with the values themselves
         low, high = min(min(y) for y in ys), max(max(y) for y in ys)
         if high - low < 1e-9:

@@ -4,10 +4,13 @@ and below it the latest message (saved, diverged, replaying)."""
 from __future__ import annotations
 
 import math
+import time
 
 from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
+
+HOLD_SECONDS = 6.0  # a warning or error stays this long before routine news may replace it
 
 
 class StatusLine(Widget):
@@ -27,6 +30,7 @@ class StatusLine(Widget):
     def __init__(self, task: str, optimizer: str, model: str, **kwargs) -> None:
         super().__init__(**kwargs)
         self.task_name, self.optimizer_name, self.model_summary = task, optimizer, model
+        self._said_at = 0.0  # when the current message was said
 
     def render(self) -> Text:
         text = Text()
@@ -34,14 +38,21 @@ class StatusLine(Widget):
         text.append(f"  epoch {self.epoch}  step {self.step}  ")
         text.append(f"loss {self.loss:.4f}" if math.isfinite(self.loss) else "loss -", style="bold")
         text.append(f"  task {self.task_name}  {self.optimizer_name} lr {self.lr:.1e}")
-        if self.running and math.isfinite(self.rate):
-            text.append(f"  {self.rate:,.0f} steps/s", style="dim")
-        if self.size.width - text.cell_len > len(self.model_summary) + 4:
-            text.append(f"  {self.model_summary}", style="dim")
+        room = self.size.width - 2  # the padding
+        for extra in (f"  {self.rate:,.0f} steps/s" if self.running and math.isfinite(self.rate) else "",
+                      f"  {self.model_summary}"):  # fmt: skip
+            if extra and text.cell_len + len(extra) <= room:
+                text.append(extra, style="dim")
         text.append("\n")
         style = {"error": "bold red", "warning": "yellow"}.get(self.severity, "dim")
         text.append(self.message or "space run/pause · n epoch · s step · ←/→ replay · ? all keys", style=style)
+        text.no_wrap, text.overflow = True, "ellipsis"  # two lines, whatever the width
         return text
 
-    def say(self, message: str, severity: str = "information") -> None:
-        self.message, self.severity = message, severity
+    def say(self, message: str, severity: str = "information", routine: bool = False) -> None:
+        """Show `message` on the second line. Routine news (an epoch's figures) does not
+        replace a warning or an error until it has been shown HOLD_SECONDS."""
+        now = time.monotonic()
+        if routine and self.severity != "information" and now - self._said_at < HOLD_SECONDS:
+            return
+        self.message, self.severity, self._said_at = message, severity, now

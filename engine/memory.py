@@ -1,0 +1,58 @@
+"""How much memory training a model takes, estimated before anything is allocated, so that a
+model too large for the machine is refused with a clear message instead of being killed.
+
+Legend: B batch, T sequence, C d_model, H heads, F d_ff, V vocabulary, L layers, P parameters,
+N = B*T positions. A float is 4 bytes (float32) or 8 (float64).
+
+    parameters and their copies   P * (params, flat gradient, named gradients, optimizer state)
+    activations kept for backward L * (8 N C + 2 N F + B H T^2)  + 3 N V    (logits, probs, dlogits)
+    temporaries of one backward   2 B H T^2 + 2 N F + 4 N C
+
+Evaluation runs forward passes of up to EVAL_BATCH sequences, keeping the same activations;
+the peak is the larger of a training step and an evaluation pass. The estimate is within a
+factor of two of what NumPy really allocates (tests/engine/test_memory.py measures it).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from .config import ModelConfig
+from .layout import ParamLayout
+from .model import param_shapes
+
+STATE_COPIES = {"sgd": 0, "momentum": 2, "adam": 4, "adamw": 5}  # state, its spare for commit, AdamW's mask
+
+
+def training_bytes(cfg: ModelConfig, batch_size: int, optimizer: str = "adam", eval_batch: int = 0) -> int:
+    """Bytes that training `cfg` at `batch_size` needs at its peak, roughly: a step's, or
+    an evaluation pass's over `eval_batch` sequences if that is larger."""
+    P = ParamLayout(param_shapes(cfg)).size
+    step = activations(cfg, batch_size) + backward_temporaries(cfg, batch_size)
+    evaluation = activations(cfg, eval_batch)
+    floats = P * (3 + STATE_COPIES[optimizer]) + max(step, evaluation)
+    return floats * np.dtype(cfg.dtype).itemsize
+
+
+def activations(cfg: ModelConfig, B: int) -> int:
+    """Floats a forward pass over B sequences keeps for backward."""
+    T, C, H, F, V, L = cfg.seq_len, cfg.d_model, cfg.n_heads, cfg.d_ff, cfg.vocab_size, cfg.n_layers
+    N = B * T
+    return L * (8 * N * C + 2 * N * F + B * H * T * T) + 3 * N * V
+
+
+def backward_temporaries(cfg: ModelConfig, B: int) -> int:
+    """Floats one layer's backward pass allocates on top of the activations."""
+    T, C, H, F = cfg.seq_len, cfg.d_model, cfg.n_heads, cfg.d_ff
+    N = B * T
+    return 2 * B * H * T * T + 2 * N * F + 4 * N * C
+
+
+def machine_bytes() -> int | None:
+    """The machine's physical memory, or None where the system does not say."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
