@@ -8,7 +8,7 @@ N = B*T positions. A float is 4 bytes (float32) or 8 (float64).
     activations kept for backward L * (8 N C + 2 N F + B H T^2)  + 3 N V    (logits, probs, dlogits)
     temporaries of one backward   2 B H T^2 + 2 N F + 4 N C
 
-Evaluation runs forward passes of up to EVAL_BATCH sequences, keeping the same activations;
+Evaluation runs forward passes of up to eval_batch_size(T) sequences, with the same activations;
 the peak is the larger of a training step and an evaluation pass. The estimate is within a
 factor of two of what NumPy really allocates (tests/engine/test_memory.py measures it).
 """

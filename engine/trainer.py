@@ -28,7 +28,14 @@ from .optim import clip_gradients, learning_rate, make_optimizer
 from .reports import EpochReport, ProbeReport, StepReport
 from .tasks import Task, make_task
 
-EVAL_BATCH = 256  # sequences per forward pass when evaluating
+EVAL_BATCH = 256  # sequences per forward pass when evaluating...
+EVAL_POSITIONS = 8192  # ...and fewer for long sequences: this bounds an evaluation pass's memory
+
+
+def eval_batch_size(seq_len: int) -> int:
+    """Sequences per evaluation pass: EVAL_BATCH, or fewer so that a pass holds at most
+    EVAL_POSITIONS positions."""
+    return max(1, min(EVAL_BATCH, EVAL_POSITIONS // seq_len))
 
 
 @dataclass
@@ -189,9 +196,10 @@ class Trainer:
     def evaluate(self, tokens: np.ndarray, targets: np.ndarray) -> tuple[float, float]:
         """Mean loss and accuracy over counted positions, without gradients."""
         loss_sum, right_sum, counted_sum = 0.0, 0, 0
-        for i in range(0, len(tokens), EVAL_BATCH):
-            tok, tgt = tokens[i : i + EVAL_BATCH], targets[i : i + EVAL_BATCH]
-            logits, _ = self.model.forward(tok)
+        n = eval_batch_size(tokens.shape[1])
+        for i in range(0, len(tokens), n):
+            tok, tgt = tokens[i : i + n], targets[i : i + n]
+            logits = self.model.forward(tok)[0]  # the cache goes at once, not after the next pass
             right, counted = self._right_and_counted(logits, tgt)
             if counted:
                 loss_sum += cross_entropy.forward(logits, self.xp.asarray(tgt))[0] * counted

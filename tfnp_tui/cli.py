@@ -19,7 +19,7 @@ from engine.checkpoint import restore as restore_checkpoint
 from engine.config import ACTIVATIONS, DEVICES, DTYPES, OPTIMIZERS, SCHEDULES, TASKS
 from engine.memory import machine_bytes, training_bytes
 from engine.tasks import TaskError, make_task
-from engine.trainer import EVAL_BATCH, Trainer
+from engine.trainer import Trainer, eval_batch_size
 
 PROG = "tfnp-tui"
 DEFAULT_SAVE = "tfnp-checkpoint.npz"
@@ -184,7 +184,8 @@ def check_memory(model_cfg: ModelConfig, train_cfg: TrainConfig) -> None:
     have = machine_bytes()
     if train_cfg.device != "cpu" or have is None:
         return
-    need = training_bytes(model_cfg, train_cfg.batch_size, train_cfg.optimizer, min(EVAL_BATCH, train_cfg.val_samples))
+    evaluation = min(eval_batch_size(model_cfg.seq_len), train_cfg.val_samples)
+    need = training_bytes(model_cfg, train_cfg.batch_size, train_cfg.optimizer, evaluation)
     if need > have:
         raise UsageError(
             f"this model needs about {need / 2**30:,.1f} GiB to train, more than the {have / 2**30:,.0f} GiB "

@@ -7,7 +7,7 @@ import pytest
 
 from engine import ModelConfig, TrainConfig
 from engine.memory import machine_bytes, training_bytes
-from engine.trainer import EVAL_BATCH, Trainer
+from engine.trainer import Trainer, eval_batch_size
 
 
 def measured_peak(cfg: ModelConfig, train: TrainConfig) -> int:
@@ -32,7 +32,8 @@ def measured_peak(cfg: ModelConfig, train: TrainConfig) -> int:
 )  # fmt: skip
 def test_the_estimate_is_within_a_factor_of_two_of_the_real_peak(model, train):
     cfg, train_cfg = ModelConfig(**model), TrainConfig(task="copy", optimizer="adam", **train)
-    estimate = training_bytes(cfg, train_cfg.batch_size, "adam", min(EVAL_BATCH, train_cfg.val_samples))
+    evaluation = min(eval_batch_size(cfg.seq_len), train_cfg.val_samples)
+    estimate = training_bytes(cfg, train_cfg.batch_size, "adam", evaluation)
     assert 0.5 < estimate / measured_peak(cfg, train_cfg) < 2.0
 
 
@@ -43,3 +44,11 @@ def test_more_of_anything_needs_more_memory():
     assert training_bytes(base, 8, "adam") > small
     assert training_bytes(ModelConfig(seq_len=16, dtype="float64"), 8, "sgd") == 2 * small
     assert machine_bytes() is None or machine_bytes() > 2**28
+
+
+def test_long_sequences_are_evaluated_in_smaller_passes():
+    assert [eval_batch_size(T) for T in (4, 32, 128, 100_000)] == [256, 256, 64, 1]
+    cfg = ModelConfig(vocab_size=16, seq_len=128, d_model=16, n_heads=2, d_ff=32)
+    train = TrainConfig(task="copy", batch_size=4, samples=8, val_samples=256)
+    estimate = training_bytes(cfg, 4, "sgd", min(eval_batch_size(128), 256))
+    assert 0.5 < estimate / measured_peak(cfg, train) < 2.0
