@@ -68,15 +68,18 @@ def save(path: str | os.PathLike, trainer) -> None:
 def write_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """np.savez into a temporary file beside `path`, then rename it over `path`."""
     tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"  # beside it: same file system
+    created = False
     try:
         with open(tmp, "xb") as f:  # a fresh file, with the permissions the umask gives
+            created = True
             np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException as err:  # also Ctrl-C mid-write: never leave the temporary file behind
-        with contextlib.suppress(OSError):  # never made, or the folder is not there
-            tmp.unlink()
+        if created:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
         if isinstance(err, OSError):
             raise CheckpointError(f"{path}: cannot write the checkpoint ({err.strerror or err})") from None
         raise
@@ -119,6 +122,9 @@ def load(path: str | os.PathLike) -> Checkpoint:
             raise CheckpointError(f"{path}: parameter {name} holds values that are not finite")
         params[name] = value
     state = {k[len(OPTIMIZER) :]: v for k, v in arrays.items() if k.startswith(OPTIMIZER)}
+    for kind, value in state.items():
+        if value.dtype.kind != "f" or not np.isfinite(value).all():
+            raise CheckpointError(f"{path}: optimizer state {kind} is not an array of finite numbers")
     return Checkpoint(path, model_cfg, meta["train"], meta["position"], meta["task"], params, state)
 
 

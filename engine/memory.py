@@ -4,12 +4,14 @@ model too large for the machine is refused with a clear message instead of being
 Legend: B batch, T sequence, C d_model, H heads, F d_ff, V vocabulary, L layers, P parameters,
 N = B*T positions. A float is 4 bytes (float32) or 8 (float64).
 
-    parameters and their copies   P * (params, flat gradient, named gradients, optimizer state)
+    parameters and their copies   P * (params, flat gradient, named gradients, optimizer state,
+                                       3 step temporaries: the update and squares for the norms)
     activations kept for backward L * (8 N C + 2 N F + B H T^2)  + 3 N V    (logits, probs, dlogits)
     temporaries of one backward   2 B H T^2 + 2 N F + 4 N C
 
-Evaluation runs forward passes of up to eval_batch_size(T) sequences, with the same activations;
-the peak is the larger of a training step and an evaluation pass. The estimate is within a
+Evaluation runs forward passes of eval_batch_size(T) sequences (at most EVAL_BATCH, at most
+EVAL_POSITIONS positions), with the same activations; the peak is the larger of a training
+step and an evaluation pass. The estimate is within a
 factor of two of what NumPy really allocates (tests/engine/test_memory.py measures it).
 """
 
@@ -24,15 +26,23 @@ from .layout import ParamLayout
 from .model import param_shapes
 
 STATE_COPIES = {"sgd": 0, "momentum": 2, "adam": 4, "adamw": 5}  # state, its spare for commit, AdamW's mask
+EVAL_BATCH = 256  # sequences per forward pass when evaluating...
+EVAL_POSITIONS = 8192  # ...and fewer for long sequences: this bounds an evaluation pass's memory
 
 
-def training_bytes(cfg: ModelConfig, batch_size: int, optimizer: str = "adam", eval_batch: int = 0) -> int:
+def eval_batch_size(seq_len: int) -> int:
+    """Sequences per evaluation pass: EVAL_BATCH, or fewer so that a pass holds at most
+    EVAL_POSITIONS positions."""
+    return max(1, min(EVAL_BATCH, EVAL_POSITIONS // seq_len))
+
+
+def training_bytes(cfg: ModelConfig, batch_size: int, optimizer: str = "adam", val_samples: int = 0) -> int:
     """Bytes that training `cfg` at `batch_size` needs at its peak, roughly: a step's, or
-    an evaluation pass's over `eval_batch` sequences if that is larger."""
+    an evaluation pass's over the `val_samples` held-out sequences if that is larger."""
     P = ParamLayout(param_shapes(cfg)).size
     step = activations(cfg, batch_size) + backward_temporaries(cfg, batch_size)
-    evaluation = activations(cfg, eval_batch)
-    floats = P * (3 + STATE_COPIES[optimizer]) + max(step, evaluation)
+    evaluation = activations(cfg, min(eval_batch_size(cfg.seq_len), val_samples))
+    floats = P * (3 + 3 + STATE_COPIES[optimizer]) + max(step, evaluation)
     return floats * np.dtype(cfg.dtype).itemsize
 
 
@@ -50,8 +60,16 @@ def backward_temporaries(cfg: ModelConfig, B: int) -> int:
     return 2 * B * H * T * T + 2 * N * F + 4 * N * C
 
 
-def machine_bytes() -> int | None:
-    """The machine's physical memory, or None where the system does not say."""
+def available_bytes() -> int | None:
+    """Memory a new run can have: the kernel's MemAvailable (free memory and caches it can
+    drop), or the machine's physical memory where that is not known; None where neither is."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
     try:
         return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (AttributeError, ValueError, OSError):

@@ -40,11 +40,13 @@ class Optimizer:
         self.state: dict = {}  # kind -> flat array
         self._next: dict = {}  # kind -> the state that updates() computed, until commit()
         self._spare: dict = {}  # kind -> last step's state array, reused for the next one
+        self._pending = False  # updates() computed a step that commit() has not taken yet
 
     def updates(self, p, g, lr: float):
         """u for flat parameters p and flat gradient g (P,); leaves p and the state alone."""
         self._next = {}
-        return self.update(p, g, lr, self.t + 1)
+        self._pending = True
+        return self.update(p, g, float(lr), self.t + 1)  # a NumPy float64 lr would make u float64
 
     def update(self, p, g, lr: float, t: int):
         """u for step t (1-based); new state goes into the buffers that _advance hands out."""
@@ -52,6 +54,9 @@ class Optimizer:
 
     def commit(self) -> None:
         """Take the step that the last updates() computed: its state becomes the state."""
+        if not self._pending:
+            raise RuntimeError("commit() without updates(): there is no step to take")
+        self._pending = False
         self.t += 1
         for kind, new in self._next.items():
             if kind in self.state:
@@ -89,9 +94,8 @@ class Optimizer:
         unknown = set(arrays) - set(self.state_names)
         if unknown:
             raise ValueError(f"optimizer state {sorted(unknown)} is not {type(self).__name__}'s")
-        self.t = t
-        self.state = {kind: xp.asarray(a, dtype=dtype) for kind, a in arrays.items()}
-        self._next, self._spare = {}, {}
+        state = {kind: xp.asarray(a, dtype=dtype) for kind, a in arrays.items()}  # may raise: nothing changed yet
+        self.t, self.state, self._next, self._spare = t, state, {}, {}
 
 
 class SGD(Optimizer):

@@ -14,6 +14,7 @@ the first 90% of the file and validates on the last 10%.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,11 +88,10 @@ class Task:
 
 
 def token_id(word: str) -> int:
-    """One typed token id; ValueError for anything but a whole decimal number."""
-    try:
-        return int(word)
-    except ValueError:
-        raise ValueError(f"{word!r} is not a token id (type ids like 3 9 1)") from None
+    """One typed token id; ValueError for anything but a whole number in ASCII digits."""
+    if not re.fullmatch(r"-?[0-9]+", word):
+        raise ValueError(f"{word!r} is not a token id (type ids like 3 9 1)")
+    return int(word)
 
 
 def visible(ch: str) -> str:

@@ -23,19 +23,11 @@ from . import loss as cross_entropy
 from .backend import to_numpy
 from .config import ModelConfig, TrainConfig
 from .loss import IGNORE
+from .memory import eval_batch_size
 from .model import TransformerEncoder
 from .optim import clip_gradients, learning_rate, make_optimizer
 from .reports import EpochReport, ProbeReport, StepReport
 from .tasks import Task, make_task
-
-EVAL_BATCH = 256  # sequences per forward pass when evaluating...
-EVAL_POSITIONS = 8192  # ...and fewer for long sequences: this bounds an evaluation pass's memory
-
-
-def eval_batch_size(seq_len: int) -> int:
-    """Sequences per evaluation pass: EVAL_BATCH, or fewer so that a pass holds at most
-    EVAL_POSITIONS positions."""
-    return max(1, min(EVAL_BATCH, EVAL_POSITIONS // seq_len))
 
 
 @dataclass
@@ -59,7 +51,7 @@ class EpochTotals:
 
 
 class TrainingDiverged(RuntimeError):
-    """A step produced a non-finite loss or gradient; nothing was updated."""
+    """A step produced a non-finite loss, gradient or update; nothing was updated."""
 
 
 class Trainer:

@@ -31,7 +31,7 @@ from .cli import DEFAULT_SAVE, Setup
 from .describe import model_summary
 from .history import History, capacity_for
 from .messages import GradcheckDone, Probed, Progress, Saved, Stopped
-from .metrics import MetricsLog
+from .metrics import MetricsError
 from .screens.confirm import ConfirmScreen
 from .screens.gradcheck import GradcheckScreen
 from .screens.help import HelpScreen
@@ -83,7 +83,7 @@ class TfnpLab(App):
         self.setup = setup
         self.trainer = setup.trainer
         self.save_path = setup.save or DEFAULT_SAVE
-        self.metrics = MetricsLog(setup.metrics_out, append=setup.loaded is not None) if setup.metrics_out else None
+        self.metrics = setup.metrics_log()
         self.lock = threading.Lock()  # held while anything reads or changes the trainer
         self.generation = 0
         self.history = History(capacity_for(self.trainer.model))
@@ -124,13 +124,25 @@ class TfnpLab(App):
     def on_resize(self, event) -> None:
         self.check_size(event.size.width, event.size.height)
 
+    @property
+    def too_small(self) -> bool:
+        return self.screen_stack[0].has_class("too-small")
+
     def check_size(self, width: int, height: int) -> None:
+        """Fit the panels to the terminal, or ask for a larger one."""
         small = width < MIN_SIZE[0] or height < MIN_SIZE[1]
-        self.screen.set_class(small, "too-small")
+        if small != self.too_small:
+            self.screen_stack[0].set_class(small, "too-small")  # the lab's screen, under any open box
+            self.refresh_bindings()  # check_action's answers changed: the footer follows
         panels = height - 3  # status line and footer
-        top = max(10, min(panels - 11, round(panels * 0.44)))  # the bottom row holds the long lists
+        heatmap = self.trainer.model_cfg.seq_len + 3  # a row per position, the key labels, the borders
+        top = max(10, min(panels - 11, max(round(panels * 0.44), heatmap)))  # the bottom row holds long lists
         self.query_one("#panels").styles.grid_rows = f"{top} 1fr"
-        if small:
+        self.say_enlarge()
+
+    def say_enlarge(self) -> None:
+        if self.too_small:
+            width, height = self.size
             state = "training runs: space pauses" if self.training else "paused: space runs"
             self.query_one("#too-small", Static).update(
                 f"Enlarge the terminal to at least {MIN_SIZE[0]}x{MIN_SIZE[1]} (it is {width}x{height})\n"
@@ -139,7 +151,7 @@ class TfnpLab(App):
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         """Behind the 'enlarge' message only space and q act: nothing changes unseen."""
-        if self.screen.has_class("too-small") and action not in ("run_pause", "quit"):
+        if self.too_small and action not in ("run_pause", "quit"):
             return False
         return True
 
@@ -203,7 +215,7 @@ class TfnpLab(App):
             self.status.running = self.training
             if not self.status.running:
                 self._rate_mark = None
-            self.check_size(self.size.width, self.size.height)  # the enlarge message says which
+            self.say_enlarge()  # which of the two it says
 
     # ------------------------------------------------------------------------ reports in
     def on_progress(self, msg: Progress) -> None:
@@ -232,8 +244,8 @@ class TfnpLab(App):
         try:
             for report in epochs if self.metrics else []:
                 self.metrics.write(report)
-        except OSError as err:
-            message = f"{self.metrics.path}: cannot be written ({err.strerror or err}); metrics are off"
+        except MetricsError as err:
+            message = f"{err}; metrics are off"
             self.status.say(message, "error")
             self.notify(message, title="metrics", severity="error", timeout=8)
             self.metrics = None
@@ -368,6 +380,8 @@ class TfnpLab(App):
             old = self.trainer
             self.trainer = Trainer(old.model_cfg, old.train_cfg, task=old.task)
         self.history.clear()
+        if self.metrics:
+            self.metrics.restart()  # a new run, a new file
         self.live, self.view = None, None
         self.query_one(LossPanel).clear()
         self.query_one(GradientPanel).clear()

@@ -8,6 +8,7 @@ another model, a GPU that is not there) ends in one line on stderr and exit stat
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import dataclass, fields
 
@@ -17,9 +18,11 @@ from engine.checkpoint import Checkpoint, CheckpointError
 from engine.checkpoint import load as load_checkpoint
 from engine.checkpoint import restore as restore_checkpoint
 from engine.config import ACTIVATIONS, DEVICES, DTYPES, OPTIMIZERS, SCHEDULES, TASKS
-from engine.memory import machine_bytes, training_bytes
+from engine.memory import available_bytes, training_bytes
 from engine.tasks import TaskError, make_task
-from engine.trainer import Trainer, eval_batch_size
+from engine.trainer import Trainer
+
+from .metrics import MetricsLog
 
 PROG = "tfnp-tui"
 DEFAULT_SAVE = "tfnp-checkpoint.npz"
@@ -108,6 +111,24 @@ class Setup:
     metrics_out: str | None
     loaded: Checkpoint | None
 
+    def metrics_log(self) -> MetricsLog | None:
+        """--metrics-out's log: a run that goes on from a checkpoint appends to it."""
+        if self.metrics_out is None:
+            return None
+        return MetricsLog(self.metrics_out, append=self.trainer.step_count > 0)
+
+
+def writable(path: str) -> str | None:
+    """Why `path` cannot be written, or None if it can (checked before a long run, not after)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        return f"{path}: is a directory"
+    if not os.path.isdir(folder):
+        return f"{path}: the folder {folder} does not exist"
+    if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        return f"{path}: cannot be written (permission denied)"
+    return None
+
 
 def given(args: argparse.Namespace, flags: dict[str, str]) -> dict:
     """{config field: value} for the flags the user actually typed."""
@@ -126,6 +147,9 @@ def name_flag(err: Exception) -> str:
 def build(args: argparse.Namespace) -> Setup:
     """Flags (and --load) -> configs -> Trainer. UsageError for anything wrong."""
     model_given, train_given = given(args, MODEL_FLAGS), given(args, TRAIN_FLAGS)
+    problem = args.metrics_out and writable(args.metrics_out)  # before a long run, not after it
+    if problem:
+        raise UsageError(problem)
     ckpt = None
     try:
         if args.load:
@@ -138,7 +162,7 @@ def build(args: argparse.Namespace) -> Setup:
         train_cfg = TrainConfig(**train_kw)
         task = make_task_for(train_cfg, model_kw, ckpt)
         model_kw = fit_model_to_task(model_kw, model_given, task)
-        if ckpt is not None and ckpt.task.get("chars") not in (None, task.chars):
+        if ckpt is not None and task.chars is not None and ckpt.task.get("chars") not in (None, task.chars):
             raise UsageError(f"{train_cfg.data} has other characters than the text {ckpt.path} was trained on")
         model_cfg = ModelConfig(**model_kw)
         check_memory(model_cfg, train_cfg)
@@ -181,15 +205,14 @@ def make_task_for(train_cfg: TrainConfig, model_kw: dict, ckpt: Checkpoint | Non
 
 def check_memory(model_cfg: ModelConfig, train_cfg: TrainConfig) -> None:
     """Refuse a model that cannot fit in this machine's memory, before allocating it."""
-    have = machine_bytes()
+    have = available_bytes()
     if train_cfg.device != "cpu" or have is None:
         return
-    evaluation = min(eval_batch_size(model_cfg.seq_len), train_cfg.val_samples)
-    need = training_bytes(model_cfg, train_cfg.batch_size, train_cfg.optimizer, evaluation)
+    need = training_bytes(model_cfg, train_cfg.batch_size, train_cfg.optimizer, train_cfg.val_samples)
     if need > have:
         raise UsageError(
-            f"this model needs about {need / 2**30:,.1f} GiB to train, more than the {have / 2**30:,.0f} GiB "
-            "of this machine: try a smaller --batch-size, --seq-len, --d-model or --layers"
+            f"this model needs about {need / 2**30:,.1f} GiB to train, more than the {have / 2**30:,.1f} GiB "
+            "available: try a smaller --batch-size, --seq-len, --d-model or --layers"
         )
 
 

@@ -7,7 +7,6 @@ end (and the last good parameters if the run diverges or is interrupted).
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 
@@ -19,9 +18,9 @@ from engine.checkpoint import CheckpointError
 from engine.reports import EpochReport
 from engine.trainer import Trainer, TrainingDiverged
 
-from .cli import PROG, Setup
+from .cli import PROG, Setup, writable
 from .describe import describe
-from .metrics import MetricsLog
+from .metrics import MetricsError, MetricsLog
 
 REFRESH_SECONDS = 0.1  # how often the progress bar's numbers change
 
@@ -34,18 +33,6 @@ def epoch_line(r: EpochReport, epochs: int) -> str:
     )
 
 
-def writable(path: str) -> str | None:
-    """Why `path` cannot be written, or None if it can (checked before a long run, not after)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        return f"{path}: is a directory"
-    if not os.path.isdir(folder):
-        return f"{path}: the folder {folder} does not exist"
-    if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
-        return f"{path}: cannot be written (permission denied)"
-    return None
-
-
 def fail(message: str) -> int:
     print(f"{PROG}: error: {message}", file=sys.stderr)
     return 2
@@ -54,23 +41,21 @@ def fail(message: str) -> int:
 def run_headless(setup: Setup) -> int:
     """Train to the configured number of epochs; the exit status."""
     trainer = setup.trainer
-    for path in (setup.save, setup.metrics_out):
-        problem = path and writable(path)
-        if problem:
-            return fail(problem)
+    problem = setup.save and writable(setup.save)  # the lab says so when w is pressed instead
+    if problem:
+        return fail(problem)
     console = Console(highlight=False, soft_wrap=True)
     console.print(describe(trainer))
     if trainer.finished:
         done = plural(trainer.epoch, "epoch")
         console.print(f"{setup.loaded.path} has already trained {done}: raise --epochs to go on")
         return 0
-    # a resumed run adds to its metrics instead of erasing them
-    metrics = MetricsLog(setup.metrics_out, append=setup.loaded is not None) if setup.metrics_out else None
+    metrics = setup.metrics_log()
     try:
         last = train(trainer, console, metrics)
-    except OSError as err:  # the metrics file: a full disk, a path the check above could not foresee
+    except MetricsError as err:  # a full disk, or a path the check at the start could not foresee
         save(setup, trainer, console)
-        return fail(f"{setup.metrics_out}: cannot be written ({err.strerror or err})")
+        return fail(str(err))
     except MemoryError:
         return fail(f"out of memory at step {trainer.step_count + 1}: try a smaller --batch-size or model")
     except TrainingDiverged as err:

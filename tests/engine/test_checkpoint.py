@@ -99,6 +99,18 @@ def test_a_meta_record_of_the_wrong_shape(tmp_path, meta, message):
         checkpoint.load(tmp_path / "odd.npz")
 
 
+def test_optimizer_state_that_is_not_finite_numbers_is_refused(tmp_path):
+    saved = trainer()
+    saved.step()
+    checkpoint.save(tmp_path / "a.npz", saved)
+    with np.load(tmp_path / "a.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["optimizer/s"] = np.full_like(arrays["optimizer/s"], np.nan)
+    np.savez(tmp_path / "nan.npz", **arrays)
+    with pytest.raises(CheckpointError, match="nan.npz: optimizer state s is not an array of finite numbers"):
+        checkpoint.load(tmp_path / "nan.npz")
+
+
 def test_a_corrupt_position_leaves_the_trainer_as_it_was(tmp_path):
     saved = trainer()
     for _ in range(4):
@@ -112,6 +124,11 @@ def test_a_corrupt_position_leaves_the_trainer_as_it_was(tmp_path):
         checkpoint.restore(fresh, ckpt)
     assert fresh.step_count == 0 and fresh.optimizer.t == 0 and not fresh.optimizer.state_arrays()
     assert all(np.array_equal(before[k], v) for k, v in fresh.model.params_numpy().items())
+    ckpt = checkpoint.load(tmp_path / "a.npz")
+    ckpt.optimizer_state["m"] = ckpt.optimizer_state["m"][:5]  # the wrong size
+    with pytest.raises(CheckpointError, match="optimizer state m has shape"):
+        checkpoint.restore(fresh, ckpt)
+    assert fresh.step_count == 0 and fresh.optimizer.t == 0 and not fresh.optimizer.state_arrays()
 
 
 def test_a_checkpoint_missing_a_parameter_or_with_a_wrong_shape(tmp_path):

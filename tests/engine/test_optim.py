@@ -68,6 +68,27 @@ def test_flat_updates_leave_parameters_alone_and_step_returns_what_it_applied():
     np.testing.assert_allclose(layout.flatten(applied), u)
 
 
+def test_commit_takes_the_step_that_updates_computed_once():
+    layout = ParamLayout({"w": (3,)})
+    p, g = np.array([1.0, -2.0, 0.5]), np.array([0.5, 0.5, -1.0])
+    opt = Adam(layout=layout)
+    with pytest.raises(RuntimeError, match="commit.. without updates"):
+        opt.commit()
+    opt.updates(p, g, lr=np.float64(0.1))
+    assert opt.t == 0 and not np.any(opt.state_arrays()["m"])  # computed, not yet taken
+    opt.commit()
+    assert opt.t == 1
+    np.testing.assert_allclose(opt.state_arrays()["m"], 0.1 * g)  # (1 - beta1) g
+    with pytest.raises(RuntimeError):
+        opt.commit()
+
+
+def test_float32_stays_float32_whatever_the_type_of_lr():
+    p, g = np.ones(4, dtype=np.float32), np.ones(4, dtype=np.float32)
+    for opt in (SGD(), Momentum(), Adam(), AdamW(layout=ParamLayout({"w": (2, 2)}))):
+        assert opt.updates(p, g, lr=np.float64(0.1)).dtype == np.float32, type(opt).__name__
+
+
 def test_layout_views_are_the_flat_array():
     layout = ParamLayout({"w": (2, 3), "b": (3,)})
     flat = np.arange(9.0)

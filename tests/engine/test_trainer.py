@@ -89,7 +89,8 @@ def test_clip_scales_the_step_to_the_clip_norm(clip):
     scale = clip / (norm + 1e-6) if 0 < clip < norm else 1.0
     np.testing.assert_allclose(before - trainer.model.flat, 0.01 * scale * g, rtol=1e-10, atol=1e-15)
     if clip == 0.01:
-        assert norm > 1.0  # so the clip did act, and the step is 0.01 * 0.01 long
+        assert norm > 0.01  # so the clip acted (by clip / (norm + 1e-6), as torch's clip_grad_norm_)
+        # and the step is lr * clip = 1e-4 long
         assert np.linalg.norm(before - trainer.model.flat) == pytest.approx(1e-4, rel=1e-6)
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from engine import checkpoint
 from engine.model import TransformerEncoder
+from tfnp_tui.app import typing_example
 from tfnp_tui.screens.confirm import ConfirmScreen
 from tfnp_tui.screens.gradcheck import GradcheckScreen
 from tfnp_tui.screens.help import HelpScreen
@@ -191,11 +192,22 @@ async def test_metrics_out_gets_a_line_per_epoch_from_the_lab_too(tmp_path):
     assert set(rows[0]) >= {"epoch", "step", "loss", "acc", "val_loss", "val_acc", "lr", "grad_norm", "seconds"}
 
 
-async def test_an_unwritable_metrics_file_is_said_and_training_goes_on(tmp_path):
-    app = make_lab("--metrics-out", str(tmp_path / "no-such-dir" / "m.jsonl"))
+async def test_a_reset_starts_the_metrics_file_afresh(tmp_path):
+    path = tmp_path / "m.jsonl"
+    app = make_lab("--metrics-out", str(path))
     async with app.run_test(size=SIZE) as pilot:
+        await press(pilot, "n", "n", "r", "y", "n")
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1]  # the new run's, not two runs mixed
+
+
+async def test_a_metrics_file_that_becomes_unwritable_is_said_and_training_goes_on(tmp_path):
+    path = tmp_path / "m.jsonl"
+    app = make_lab("--metrics-out", str(path))
+    async with app.run_test(size=SIZE) as pilot:
+        path.mkdir()  # after the start-up check: the first write fails
         await press(pilot, "n")
-        message = "m.jsonl: cannot be written (No such file or directory); metrics are off"
+        message = "m.jsonl: cannot be written (Is a directory); metrics are off"
         assert message in app.query_one(StatusLine).message and "m.jsonl: cannot be written" in screen_text(app)
         await press(pilot, "n")
         assert app.trainer.epoch == 2
@@ -240,6 +252,19 @@ async def test_attention_keys_move_between_layers_heads_and_views():
         await press(pilot, "a")
         text = screen_text(app)
         assert "all 2 heads" in text and "head 1" in text and "head 2" in text
+
+
+async def test_the_attention_panel_grows_to_show_every_position(tmp_path):
+    data = tmp_path / "t.txt"
+    data.write_text("the cat sat on the mat. " * 40)
+    app = make_lab("--task", "text", "--data", str(data), "--seq-len", "16", "--samples", "64")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        text = screen_text(app)
+        assert "showing" not in text and "Attention" in text
+        example = typing_example(app.trainer.task)  # the probe's start, as one would type it
+        assert len(example) >= 6 and set(example) <= set("the cat sat on mat.")
+        assert app.query_one("#sequence").placeholder == f"t: type a sequence, e.g. {example}"
 
 
 async def test_a_typed_sequence_is_inspected_and_bad_tokens_are_named():
@@ -355,6 +380,17 @@ async def test_a_small_terminal_asks_to_be_enlarged():
         await settle(pilot)
         text = screen_text(app)
         assert "Enlarge" not in text and "Gradient norms" in text
+        assert "g gradcheck" in text.splitlines()[-1]  # the footer lists the keys that act again
+
+
+async def test_shrinking_under_an_open_box_still_asks_to_enlarge():
+    app = make_lab()
+    async with app.run_test(size=SIZE) as pilot:
+        await press(pilot, "question_mark")
+        await pilot.resize_terminal(70, 20)
+        await settle(pilot)
+        await press(pilot, "escape", "s")
+        assert "Enlarge the terminal" in screen_text(app) and app.trainer.step_count == 0
 
 
 async def test_q_quits_while_training_runs():

@@ -33,7 +33,7 @@ KEYS = [
         ("p", "back to the probe sample"),
     ]),
     ("tools", [
-        ("g", "gradient check of the current model against finite differences"),
+        ("g", "gradient check of the current model against finite differences (pauses training)"),
         ("w", "save a checkpoint"),
         ("ctrl+s", "save an SVG screenshot"),
         ("?", "this help"),

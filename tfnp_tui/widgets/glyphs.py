@@ -11,21 +11,32 @@ EIGHTHS = " ▏▎▍▌▋▊▉█"
 
 
 def sparkline(values: Sequence[float], width: int, log: bool = False, min_span: float = 0.0) -> str:
-    """The last `width` values as block characters, scaled between their min and max.
-    log: scale log10 of the values (positive ones only). min_span: the scale spans at least
-    this much, centred on the values, so that small changes stay small."""
-    values = [v for v in values[-width:] if math.isfinite(v) and (v > 0 or not log)] if width > 0 else []
-    if log:
-        values = [math.log10(v) for v in values]
-    if not values:
+    """The last `width` values as block characters, scaled between their min and max; a
+    value that cannot be drawn (not finite; not positive on a log scale) is a blank.
+    log: scale log10 of the values. min_span: the scale spans at least this much, centred
+    on the values, so that small changes stay small."""
+    drawn = [_drawable(v, log) for v in values[-width:]] if width > 0 else []
+    known = [v for v in drawn if v is not None]
+    if not known:
         return ""
-    low, high = min(values), max(values)
+    low, high = min(known), max(known)
     span = max(high - low, min_span)
     low = (low + high - span) / 2
-    if span <= 0:
-        return SPARKS[0] * len(values)
     top = len(SPARKS) - 1
-    return "".join(SPARKS[min(top, int((v - low) / span * top + 0.5))] for v in values)
+
+    def spark(v: float | None) -> str:
+        if v is None:
+            return " "
+        return SPARKS[0] if span <= 0 else SPARKS[min(top, int((v - low) / span * top + 0.5))]
+
+    return "".join(spark(v) for v in drawn)
+
+
+def _drawable(value: float, log: bool) -> float | None:
+    """The value on the sparkline's scale, or None where it cannot be drawn."""
+    if not math.isfinite(value) or (log and value <= 0):
+        return None
+    return math.log10(value) if log else value
 
 
 def shade(weight: float) -> str:
