@@ -112,9 +112,7 @@ def engine_step(name: str, device: str):
     def step():  # as the Trainer does it: one Adam update over the flat parameter vector
         _, grads = fwd_bwd()
         g = model.layout.flatten(grads, out=flat_grad)
-        u = optimizer.updates(model.flat, g, 1e-4)
-        optimizer.commit()
-        model.flat -= u
+        optimizer.step_flat(model.flat, g, 1e-4)
 
     return fwd_bwd, step, sync
 

@@ -59,9 +59,7 @@ def main() -> None:
     def run() -> None:
         for _ in range(steps):
             _, grads = model.loss_and_grads(tokens, targets)
-            u = optimizer.updates(model.flat, model.layout.flatten(grads), 1e-4)
-            optimizer.commit()
-            model.flat -= u
+            optimizer.step_flat(model.flat, model.layout.flatten(grads), 1e-4)
 
     run()  # warm-up
     if args.lines:

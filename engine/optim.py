@@ -64,6 +64,13 @@ class Optimizer:
             self.state[kind] = new
         self._next = {}
 
+    def step_flat(self, p, g, lr: float):
+        """updates, commit and p <- p - u in place, for flat p and g (P,); returns u."""
+        u = self.updates(p, g, lr)
+        self.commit()
+        p -= u
+        return u
+
     def step(self, params: dict, grads: dict, lr: float) -> dict:
         """One step on named tensors: p <- p - u in place for each; returns {name: u}."""
         if self.layout is None or list(self.layout.shapes) != list(params):

@@ -81,6 +81,10 @@ def test_commit_takes_the_step_that_updates_computed_once():
     np.testing.assert_allclose(opt.state_arrays()["m"], 0.1 * g)  # (1 - beta1) g
     with pytest.raises(RuntimeError):
         opt.commit()
+    before = p.copy()
+    u = opt.step_flat(p, g, lr=0.1)  # all three at once, in place
+    assert opt.t == 2
+    np.testing.assert_array_equal(p, before - u)
 
 
 def test_float32_stays_float32_whatever_the_type_of_lr():
