@@ -56,8 +56,12 @@ def run_headless(setup: Setup) -> int:
     except MetricsError as err:  # a full disk, or a path the check at the start could not foresee
         save(setup, trainer, console)
         return fail(str(err))
-    except MemoryError:
-        return fail(f"out of memory at step {trainer.step_count + 1}: try a smaller --batch-size or model")
+    except MemoryError:  # the step had not changed anything yet: the parameters are the last good ones
+        saved = save(setup, trainer, console)
+        return fail(
+            f"out of memory at step {trainer.step_count + 1}: try a smaller --batch-size or model"
+            + (f"; the last good parameters are in {setup.save}" if saved else "")
+        )
     except TrainingDiverged as err:
         saved = save(setup, trainer, console)
         return fail(

@@ -177,6 +177,26 @@ def test_a_diverging_run_stops_with_one_line_and_keeps_the_last_good_parameters(
     assert saved.position["step"] == 0 and all(np.isfinite(p).all() for p in saved.params.values())
 
 
+def test_running_out_of_memory_mid_run_is_one_line_and_keeps_the_parameters(tmp_path, capsys, monkeypatch):
+    from engine.trainer import Trainer
+
+    real_step, calls = Trainer.step, []
+
+    def step(self):
+        calls.append(1)
+        if len(calls) == 3:
+            raise MemoryError
+        return real_step(self)
+
+    monkeypatch.setattr(Trainer, "step", step)
+    ckpt = tmp_path / "run.npz"
+    status, out, err = run([*FAST, "--save", str(ckpt)], capsys)
+    assert status == 2 and err.count("\n") == 1 and "Traceback" not in err + out
+    assert "out of memory at step 3: try a smaller --batch-size or model" in err
+    assert f"the last good parameters are in {ckpt}" in err
+    assert checkpoint.load(ckpt).position["step"] == 2
+
+
 def test_the_console_script_and_python_m(tmp_path):
     """The installed entry points run as a user would start them: exit status and stderr only."""
     result = subprocess.run([sys.executable, "-m", "tfnp_tui", "--headless", "--heads", "0"],
