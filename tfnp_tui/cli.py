@@ -59,7 +59,14 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Defaults reproduce the original setup: task next, vocabulary 20, sequence length 4, "
         "d_model 32, d_ff 64, 1 head, 1 post-LN layer, ReLU, SGD.",
     )
-    p.add_argument("--headless", action="store_true", help="train in the terminal without the lab")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--headless", action="store_true", help="train in the terminal without the lab")
+    mode.add_argument(
+        "--gradcheck",
+        action="store_true",
+        help="check every gradient of the model (or --load) against finite differences, print the "
+        "table and exit: 0 if all pass, 1 if any fails",
+    )
     g = p.add_argument_group("task")
     g.add_argument("--task", choices=TASKS, help="what to learn (default next)")
     g.add_argument("--data", metavar="FILE", help="UTF-8 text file for --task text")
@@ -250,6 +257,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2
     keep_freed_memory()  # a training step's large temporaries are reused, not page-faulted back in
+    if args.gradcheck:
+        from .check import run_gradcheck
+
+        return run_gradcheck(setup)
     if args.headless:
         from .headless import run_headless
 

@@ -197,6 +197,36 @@ def test_running_out_of_memory_mid_run_is_one_line_and_keeps_the_parameters(tmp_
     assert checkpoint.load(ckpt).position["step"] == 2
 
 
+def test_gradcheck_prints_every_tensor_and_exits_0_when_all_pass(tmp_path, capsys):
+    status, out, err = run(["--gradcheck", "--heads", "2", "--norm-first", "--activation", "gelu"], capsys)
+    assert status == 0, err
+    assert "checking every entry" in out and "all 22 tensors pass" in out
+    for name in ("embed", "layers.0.attn.wq", "layers.0.ln2.beta", "ln_f.gamma", "head.b", "input"):
+        assert re.search(rf"^ {re.escape(name)} .* ✓ pass", out, re.M), name
+
+
+def test_gradcheck_exits_1_and_names_the_tensor_when_a_gradient_is_wrong(capsys, monkeypatch):
+    from engine import layernorm
+
+    real = layernorm.backward
+
+    def off_by_a_little(dy, cache):  # the kind of slip a hand-written backward pass can have
+        dx, grads = real(dy, cache)
+        return dx, {**grads, "gamma": grads["gamma"] * 1.001}
+
+    monkeypatch.setattr(layernorm, "backward", off_by_a_little)
+    status, out, _ = run(["--gradcheck"], capsys)
+    assert status == 1
+    assert re.search(r"^ layers\.0\.ln1\.gamma .* ✗ FAIL", out, re.M)
+    assert re.search(r"^ layers\.0\.ln1\.beta .* ✓ pass", out, re.M)
+    assert "2 of 20 tensors FAIL" in out  # ln1.gamma and ln2.gamma
+
+
+def test_gradcheck_runs_on_its_own(capsys):
+    status, _, err = run(["--gradcheck", "--headless"], capsys)
+    assert status == 2 and "argument --headless: not allowed with argument --gradcheck" in err
+
+
 def test_the_console_script_and_python_m(tmp_path):
     """The installed entry points run as a user would start them: exit status and stderr only."""
     result = subprocess.run([sys.executable, "-m", "tfnp_tui", "--headless", "--heads", "0"],
