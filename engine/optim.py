@@ -101,6 +101,9 @@ class Optimizer:
         unknown = set(arrays) - set(self.state_names)
         if unknown:
             raise ValueError(f"optimizer state {sorted(unknown)} is not {type(self).__name__}'s")
+        missing = set(self.state_names) - set(arrays) if t > 0 else set()
+        if missing:
+            raise ValueError(f"optimizer state {', '.join(sorted(missing))} is missing after {t} steps")
         state = {kind: xp.asarray(a, dtype=dtype) for kind, a in arrays.items()}  # may raise: nothing changed yet
         self.t, self.state, self._next, self._spare = t, state, {}, {}
 

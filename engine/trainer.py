@@ -131,9 +131,9 @@ class Trainer:
         self._refuse_unless(np.isfinite(update_sq).all(), f"the update is not finite at lr {lr:g}")
         self.optimizer.commit()  # the step is taken: from here on nothing can refuse it
         model.flat -= u
+        self.step_count += 1  # at once: parameters, optimizer state and position always agree
         ratios = np.sqrt(update_sq) / np.maximum(np.sqrt(self._per_tensor(model.flat * model.flat)), 1e-30)
         right, counted = self._right_and_counted(logits, targets)
-        self.step_count += 1
         grad_norms = np.sqrt(grad_sq)
         self._totals.add(loss, right, counted, grad_norms, ratios)
         self.seconds += time.perf_counter() - start

@@ -371,7 +371,8 @@ class TfnpLab(App):
             if yes:
                 self.reset()
 
-        self.push_screen(ConfirmScreen("Reset to a fresh model? Training so far is dropped."), answer)
+        also = f" {self.metrics.path} starts afresh." if self.metrics else ""
+        self.push_screen(ConfirmScreen(f"Reset to a fresh model? Training so far is dropped.{also}"), answer)
 
     def reset(self) -> None:
         self.workers.cancel_group(self, "train")

@@ -125,14 +125,17 @@ class Setup:
         return MetricsLog(self.metrics_out, append=self.trainer.step_count > 0)
 
 
-def writable(path: str) -> str | None:
-    """Why `path` cannot be written, or None if it can (checked before a long run, not after)."""
+def writable(path: str, replaced: bool = False) -> str | None:
+    """Why `path` cannot be written, or None if it can (checked before a long run, not after).
+    replaced: the file is written beside itself and renamed over (a checkpoint), so its
+    folder must be writable too; otherwise an existing file need only be writable itself."""
     folder = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
         return f"{path}: is a directory"
     if not os.path.isdir(folder):
         return f"{path}: the folder {folder} does not exist"
-    if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+    exists = os.path.exists(path)
+    if (exists and not os.access(path, os.W_OK)) or ((replaced or not exists) and not os.access(folder, os.W_OK)):
         return f"{path}: cannot be written (permission denied)"
     return None
 

@@ -41,7 +41,7 @@ def fail(message: str) -> int:
 def run_headless(setup: Setup) -> int:
     """Train to the configured number of epochs; the exit status."""
     trainer = setup.trainer
-    problem = setup.save and writable(setup.save)  # the lab says so when w is pressed instead
+    problem = setup.save and writable(setup.save, replaced=True)  # the lab says so when w is pressed
     if problem:
         return fail(problem)
     console = Console(highlight=False, soft_wrap=True)
@@ -56,10 +56,10 @@ def run_headless(setup: Setup) -> int:
     except MetricsError as err:  # a full disk, or a path the check at the start could not foresee
         save(setup, trainer, console)
         return fail(str(err))
-    except MemoryError:  # the step had not changed anything yet: the parameters are the last good ones
+    except MemoryError:  # parameters, optimizer state and position agree after every step
         saved = save(setup, trainer, console)
         return fail(
-            f"out of memory at step {trainer.step_count + 1}: try a smaller --batch-size or model"
+            f"out of memory after step {trainer.step_count}: try a smaller --batch-size or model"
             + (f"; the last good parameters are in {setup.save}" if saved else "")
         )
     except TrainingDiverged as err:

@@ -49,6 +49,7 @@ class MetricsLog:
         if self._file is not None:
             self._file.close()
             self._file = None
-        if not self.append and not self._written:
+        stale = os.path.isfile(self.path) and not os.path.islink(self.path)  # never /dev/null, never a link
+        if not self.append and not self._written and stale:
             with contextlib.suppress(OSError):  # the lines of a run this one replaced
                 os.remove(self.path)

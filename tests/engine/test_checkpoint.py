@@ -125,6 +125,11 @@ def test_a_corrupt_position_leaves_the_trainer_as_it_was(tmp_path):
     assert fresh.step_count == 0 and fresh.optimizer.t == 0 and not fresh.optimizer.state_arrays()
     assert all(np.array_equal(before[k], v) for k, v in fresh.model.params_numpy().items())
     ckpt = checkpoint.load(tmp_path / "a.npz")
+    del ckpt.optimizer_state["s"]  # Adam's second moments, after 4 steps: starting them at 0 would jolt
+    with pytest.raises(CheckpointError, match="optimizer state s is missing after 4 steps"):
+        checkpoint.restore(fresh, ckpt)
+    assert fresh.step_count == 0 and fresh.optimizer.t == 0 and not fresh.optimizer.state_arrays()
+    ckpt = checkpoint.load(tmp_path / "a.npz")
     ckpt.optimizer_state["m"] = ckpt.optimizer_state["m"][:5]  # the wrong size
     with pytest.raises(CheckpointError, match="optimizer state m has shape"):
         checkpoint.restore(fresh, ckpt)

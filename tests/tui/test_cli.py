@@ -192,7 +192,7 @@ def test_running_out_of_memory_mid_run_is_one_line_and_keeps_the_parameters(tmp_
     ckpt = tmp_path / "run.npz"
     status, out, err = run([*FAST, "--save", str(ckpt)], capsys)
     assert status == 2 and err.count("\n") == 1 and "Traceback" not in err + out
-    assert "out of memory at step 3: try a smaller --batch-size or model" in err
+    assert "out of memory after step 2: try a smaller --batch-size or model" in err
     assert f"the last good parameters are in {ckpt}" in err
     assert checkpoint.load(ckpt).position["step"] == 2
 
