@@ -96,11 +96,16 @@ def batch(cfg: ModelConfig, B: int):
     return tokens, (tokens + 1) % cfg.vocab_size
 
 
+def syncer(xp, device: str):
+    """A function that waits for the device's queued work (nothing to wait for on the CPU)."""
+    return (lambda: xp.cuda.Device().synchronize()) if device == "gpu" else (lambda: None)
+
+
 def engine_step(name: str, device: str):
     """(forward+backward, full step, sync) closures for the engine at config `name`."""
     cfg, B = model_config(name)
     xp = get_backend(device)
-    sync = (lambda: xp.cuda.Device().synchronize()) if device == "gpu" else (lambda: None)
+    sync = syncer(xp, device)
     model = TransformerEncoder(cfg, seed=0, device=device)
     tokens, targets = (xp.asarray(a) for a in batch(cfg, B))
     optimizer = Adam(layout=model.layout)
@@ -197,7 +202,7 @@ def main() -> None:
     names = args.configs or (GPU_DEFAULT if args.device == "gpu" else CPU_DEFAULT)
     kept = False if args.malloc_default else keep_freed_memory()
     xp = get_backend(args.device)
-    sync = (lambda: xp.cuda.Device().synchronize()) if args.device == "gpu" else (lambda: None)
+    sync = syncer(xp, args.device)
     threads = os.cpu_count()
     try:
         import torch

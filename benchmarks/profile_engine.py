@@ -21,11 +21,9 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.dirname(__file__))
 
-from bench_engine import CONFIGS, batch, model_config  # noqa: E402
+from bench_engine import CONFIGS, engine_step  # noqa: E402
 
-from engine import TransformerEncoder  # noqa: E402
 from engine.backend import keep_freed_memory  # noqa: E402
-from engine.optim import Adam  # noqa: E402
 
 
 def resolve(dotted: str):
@@ -50,16 +48,12 @@ def main() -> None:
     parser.add_argument("--lines", nargs="*", default=[], help="functions for line_profiler, as module.function")
     args = parser.parse_args()
     keep_freed_memory()  # as tfnp-tui and bench_engine.py do
-    cfg, B = model_config(args.config)
-    model = TransformerEncoder(cfg)
-    tokens, targets = batch(cfg, B)
-    optimizer = Adam(layout=model.layout)
+    _, step, _ = engine_step(args.config, "cpu")  # the step bench_engine.py times
     steps = args.steps or {"seed": 5000, "seed-b32": 3000, "mid": 100, "big": 8, "large": 2}[args.config]
 
     def run() -> None:
         for _ in range(steps):
-            _, grads = model.loss_and_grads(tokens, targets)
-            optimizer.step_flat(model.flat, model.layout.flatten(grads), 1e-4)
+            step()
 
     run()  # warm-up
     if args.lines:

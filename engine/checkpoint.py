@@ -168,6 +168,5 @@ def restore(trainer, ckpt: Checkpoint, position: bool = True) -> None:
             trainer.restore(ckpt.position, ckpt.optimizer_state if same_optimizer else None)
     except (KeyError, TypeError, ValueError) as err:
         raise CheckpointError(f"{ckpt.path}: its training position is corrupt ({err})") from None
-    xp = trainer.xp  # the parameters were checked by load(): shapes, dtype kind, finite
-    for name, p in trainer.model.params.items():
-        p[...] = xp.asarray(ckpt.params[name], dtype=p.dtype)
+    model = trainer.model  # the parameters were checked by load(): shapes, dtype kind, finite
+    model.flat[...] = trainer.xp.asarray(model.layout.flatten(ckpt.params), dtype=model.flat.dtype)

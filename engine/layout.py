@@ -23,9 +23,9 @@ class ParamLayout:
 
     def __init__(self, shapes: dict[str, tuple[int, ...]]) -> None:
         self.shapes = dict(shapes)
-        sizes = [math.prod(s) for s in self.shapes.values()]
-        self.starts = np.cumsum([0, *sizes[:-1]]).astype(np.int64)  # (P,) first entry of each tensor
-        self.size = int(sum(sizes))
+        self.sizes = [math.prod(s) for s in self.shapes.values()]  # entries of each tensor
+        self.starts = np.cumsum([0, *self.sizes[:-1]]).astype(np.int64)  # (tensors,) first entry of each
+        self.size = int(sum(self.sizes))
         self._owners = None  # on the GPU: the tensor number of every entry, made when first needed
 
     @property
@@ -35,8 +35,8 @@ class ParamLayout:
     def views(self, flat) -> dict:
         """{name: view of flat, in the tensor's shape}: writing a view writes flat."""
         return {
-            name: flat[start : start + math.prod(shape)].reshape(shape)
-            for (name, shape), start in zip(self.shapes.items(), self.starts.tolist())
+            name: flat[start : start + size].reshape(shape)
+            for (name, shape), start, size in zip(self.shapes.items(), self.starts.tolist(), self.sizes)
         }
 
     def flatten(self, tensors: dict, out=None):
@@ -54,14 +54,13 @@ class ParamLayout:
             return np.add.reduceat(flat, self.starts)
         # CuPy has no reduceat: one weighted bincount over each entry's tensor number instead
         if self._owners is None or array_module(self._owners) is not xp:
-            sizes = [math.prod(s) for s in self.shapes.values()]
-            self._owners = xp.asarray(np.repeat(np.arange(len(sizes), dtype=np.int32), sizes))
+            self._owners = xp.asarray(np.repeat(np.arange(len(self.sizes), dtype=np.int32), self.sizes))
         return xp.bincount(self._owners, weights=flat, minlength=len(self.shapes))
 
     def matrix_mask(self, dtype, xp=np):
         """Flat 1.0 for entries of tensors with two or more axes (weights, the embedding), else 0.0."""
         mask = np.zeros(self.size, dtype=dtype)
-        for shape, start in zip(self.shapes.values(), self.starts.tolist()):
+        for shape, start, size in zip(self.shapes.values(), self.starts.tolist(), self.sizes):
             if len(shape) >= 2:
-                mask[start : start + math.prod(shape)] = 1
+                mask[start : start + size] = 1
         return xp.asarray(mask)

@@ -24,8 +24,8 @@ import numpy as np
 from .config import ModelConfig
 from .layout import ParamLayout
 from .model import param_shapes
+from .optim import make_optimizer
 
-STATE_COPIES = {"sgd": 0, "momentum": 2, "adam": 4, "adamw": 5}  # state, its spare for commit, AdamW's mask
 EVAL_BATCH = 256  # sequences per forward pass when evaluating...
 EVAL_POSITIONS = 8192  # ...and fewer for long sequences: this bounds an evaluation pass's memory
 
@@ -42,8 +42,14 @@ def training_bytes(cfg: ModelConfig, batch_size: int, optimizer: str = "adam", v
     P = ParamLayout(param_shapes(cfg)).size
     step = activations(cfg, batch_size) + backward_temporaries(cfg, batch_size)
     evaluation = activations(cfg, min(eval_batch_size(cfg.seq_len), val_samples))
-    floats = P * (3 + 3 + STATE_COPIES[optimizer]) + max(step, evaluation)
+    floats = P * (3 + 3 + state_copies(optimizer)) + max(step, evaluation)
     return floats * np.dtype(cfg.dtype).itemsize
+
+
+def state_copies(optimizer: str) -> int:
+    """Parameter-sized arrays the optimizer keeps: each state array and its spare for
+    commit(), and AdamW's decay mask."""
+    return 2 * len(make_optimizer(optimizer).state_names) + (optimizer == "adamw")
 
 
 def activations(cfg: ModelConfig, B: int) -> int:

@@ -116,8 +116,9 @@ class TransformerEncoder:
         return self.layout.size
 
     def params_numpy(self) -> dict[str, np.ndarray]:
-        """Host copies of the parameters, in model order (what checkpoints store)."""
-        return {name: to_numpy(p).copy() for name, p in self.params.items()}
+        """Host copies of the parameters, in model order (what checkpoints store): named views
+        of one copy of the flat array, made in one transfer from the GPU."""
+        return self.layout.views(to_numpy(self.flat).copy())
 
     def _group(self, prefix: str, names: tuple[str, ...]) -> dict:
         return {name: self.params[prefix + name] for name in names}
@@ -243,11 +244,10 @@ class TransformerEncoder:
         """tokens (B, T) -> host arrays: logits and probabilities (B, T, V) and the attention
         weights of every layer and head (L, B, H, T, T). What the lab shows; no gradients."""
         logits, cache = self.forward(tokens)
-        z = to_numpy(logits).astype(np.float64)  # (B, T, V)
-        probs = np.exp(z - z.max(axis=-1, keepdims=True))
-        probs /= probs.sum(axis=-1, keepdims=True)
-        attention = np.stack([to_numpy(c.attn.probs) for c in cache.blocks])  # (L, B, H, T, T)
-        return Analysis(to_numpy(logits), probs, attention)
+        host = to_numpy(logits)  # (B, T, V)
+        probs = attention.softmax(host.astype(np.float64))  # (B, T, V) in float64, in place in the copy
+        maps = np.stack([to_numpy(c.attn.probs) for c in cache.blocks])  # (L, B, H, T, T)
+        return Analysis(host, probs, maps)
 
 
 def _put(grads: dict, prefix: str, local: dict) -> None:

@@ -104,6 +104,10 @@ class Optimizer:
         missing = set(self.state_names) - set(arrays) if t > 0 else set()
         if missing:
             raise ValueError(f"optimizer state {', '.join(sorted(missing))} is missing after {t} steps")
+        size = None if self.layout is None else self.layout.size
+        for kind, a in arrays.items():
+            if size is not None and a.shape != (size,):
+                raise ValueError(f"optimizer state {kind} has shape {a.shape}, not ({size},)")
         state = {kind: xp.asarray(a, dtype=dtype) for kind, a in arrays.items()}  # may raise: nothing changed yet
         self.t, self.state, self._next, self._spare = t, state, {}, {}
 

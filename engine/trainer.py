@@ -38,16 +38,28 @@ class EpochTotals:
     right: int = 0  # positions predicted right
     counted: int = 0  # positions that count
     steps: int = 0
-    grad_norms: list[float] = field(default_factory=list)  # per tensor, summed over steps
-    update_ratios: list[float] = field(default_factory=list)
+    grad_norms: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (tensors,) summed over steps
+    update_ratios: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def __post_init__(self) -> None:  # from a checkpoint the sums come as JSON lists
+        self.grad_norms = np.asarray(self.grad_norms, dtype=np.float64)
+        self.update_ratios = np.asarray(self.update_ratios, dtype=np.float64)
 
     def add(self, loss: float, right: int, counted: int, grad_norms: np.ndarray, ratios: np.ndarray) -> None:
         self.loss += loss * counted
         self.right += right
         self.counted += counted
         self.steps += 1
-        self.grad_norms = (np.add(self.grad_norms or 0.0, grad_norms)).tolist()
-        self.update_ratios = (np.add(self.update_ratios or 0.0, ratios)).tolist()
+        if self.steps == 1:
+            self.grad_norms, self.update_ratios = grad_norms.copy(), ratios.copy()
+        else:
+            self.grad_norms += grad_norms
+            self.update_ratios += ratios
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able data (saved in checkpoints)."""
+        return {**dataclasses.asdict(self), "grad_norms": self.grad_norms.tolist(),
+                "update_ratios": self.update_ratios.tolist()}  # fmt: skip
 
 
 class TrainingDiverged(RuntimeError):
@@ -179,8 +191,8 @@ class Trainer:
         return EpochReport(
             epoch=self.epoch, step=self.step_count, loss=t.loss / t.counted, acc=t.right / t.counted,
             val_loss=val_loss, val_acc=val_acc, lr=last.lr, grad_norm=last.grad_norm, seconds=self.seconds,
-            grad_norms=dict(zip(names, (np.array(t.grad_norms) / t.steps).tolist())),
-            update_ratios=dict(zip(names, (np.array(t.update_ratios) / t.steps).tolist())),
+            grad_norms=dict(zip(names, (t.grad_norms / t.steps).tolist())),
+            update_ratios=dict(zip(names, (t.update_ratios / t.steps).tolist())),
             probe=self.probe(),
         )  # fmt: skip
 
@@ -219,7 +231,7 @@ class Trainer:
             "step": self.step_count,
             "epoch": self.epoch,
             "seconds": self.seconds,
-            "epoch_totals": dataclasses.asdict(self._totals),
+            "epoch_totals": self._totals.to_dict(),
             "optimizer_t": self.optimizer.t,
         }
 
@@ -232,9 +244,5 @@ class Trainer:
         t = 0 if optimizer_state is None else int(position["optimizer_t"])
         if step < 0 or t < 0 or not math.isfinite(seconds):
             raise ValueError(f"step {step}, optimizer step {t}, seconds {seconds}")
-        state = optimizer_state or {}
-        for kind, a in state.items():
-            if a.shape != (self.model.layout.size,):
-                raise ValueError(f"optimizer state {kind} has shape {a.shape}, not ({self.model.layout.size},)")
-        self.optimizer.load_state_arrays(t, state, self.xp, self.model.cfg.dtype)  # checks the kinds first
+        self.optimizer.load_state_arrays(t, optimizer_state or {}, self.xp, self.model.cfg.dtype)  # checks it first
         self.step_count, self.seconds, self._totals = step, seconds, totals

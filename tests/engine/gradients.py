@@ -1,10 +1,18 @@
-"""Shared helper for the gradient tests: compare with finite differences, print the table on failure."""
+"""Shared helpers for the gradient tests: compare with finite differences (printing the table
+on failure), and compare two sets of gradients with the gradient check's error measure."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from engine.gradcheck import GradcheckReport, check
+from engine.gradcheck import FLOOR, GradcheckReport, check
+
+
+def max_norm_error(ours: dict, reference: dict) -> dict[str, float]:
+    """Per tensor, max |difference| over the reference tensor's largest entry, floored at
+    FLOOR times the largest entry of any tensor (as in engine/gradcheck.py)."""
+    largest = max(np.abs(r).max() for r in reference.values())
+    return {k: float(np.abs(ours[k] - r).max() / max(np.abs(r).max(), FLOOR * largest)) for k, r in reference.items()}
 
 
 def assert_gradients(f, tensors: dict, max_entries: int | None = None, seed: int = 0) -> GradcheckReport:

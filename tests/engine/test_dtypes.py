@@ -7,6 +7,7 @@ import pytest
 from engine import ModelConfig, TransformerEncoder
 from engine import loss as cross_entropy
 
+from .gradients import max_norm_error
 from .test_model import CONFIGS, batch
 
 
@@ -44,8 +45,6 @@ def test_float32_gradients_agree_with_float64_to_1e_4():
             cfg = ModelConfig(dtype=dtype, **kwargs)
             model = TransformerEncoder(cfg, seed=2)  # the same numbers: drawn in float64, then cast
             _, grads[dtype] = model.loss_and_grads(*batch(cfg, B=4))
-        largest = max(np.abs(g).max() for g in grads["float64"].values())
-        for key, g64 in grads["float64"].items():
-            scale = max(np.abs(g64).max(), 1e-3 * largest)  # as the gradient check: see engine/gradcheck.py
-            error = np.abs(grads["float32"][key].astype(np.float64) - g64).max() / scale
+        as64 = {key: g.astype(np.float64) for key, g in grads["float32"].items()}
+        for key, error in max_norm_error(as64, grads["float64"]).items():
             assert error < 1e-4, f"{name}: {key} differs by {error:.1e}"

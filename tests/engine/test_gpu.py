@@ -8,6 +8,7 @@ from engine import ModelConfig, TrainConfig, TransformerEncoder
 from engine.backend import DeviceError, get_backend, to_numpy
 from engine.trainer import Trainer
 
+from .gradients import max_norm_error
 from .test_model import CONFIGS, batch
 
 try:
@@ -16,12 +17,6 @@ except DeviceError as err:
     pytest.skip(f"no GPU: {err}", allow_module_level=True)
 
 pytestmark = pytest.mark.gpu
-
-
-def max_norm_error(ours: dict, reference: dict) -> dict:
-    """Per tensor, max |difference| over the tensor's scale (floored as in engine/gradcheck.py)."""
-    largest = max(np.abs(r).max() for r in reference.values())
-    return {k: float(np.abs(ours[k] - r).max() / max(np.abs(r).max(), 1e-3 * largest)) for k, r in reference.items()}
 
 
 @pytest.mark.parametrize("dtype, tolerance", [("float64", 1e-10), ("float32", 1e-4)])
