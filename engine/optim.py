@@ -169,11 +169,12 @@ class AdamW(Adam):
         super().__init__(beta1, beta2, eps, layout)
         self.weight_decay = weight_decay
         self._mask = None  # 1.0 on the entries that decay
+        self._mask_layout = None  # the layout the mask was made for
 
     def update(self, p, g, lr, t):
         u = super().update(p, g, lr, t)
-        if self._mask is None or self._mask.shape != p.shape:
-            self._mask = self.layout.matrix_mask(p.dtype, array_module(p))
+        if self._mask_layout is not self.layout:  # step() with other tensors brings another layout
+            self._mask, self._mask_layout = self.layout.matrix_mask(p.dtype, array_module(p)), self.layout
         u += (lr * self.weight_decay) * (self._mask * p)
         return u
 

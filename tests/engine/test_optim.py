@@ -93,6 +93,14 @@ def test_float32_stays_float32_whatever_the_type_of_lr():
         assert opt.updates(p, g, lr=np.float64(0.1)).dtype == np.float32, type(opt).__name__
 
 
+def test_adamw_decays_the_matrices_of_whatever_tensors_it_is_given():
+    opt = AdamW(weight_decay=0.5)
+    opt.step({"w": np.ones((2, 2))}, {"w": np.zeros((2, 2))}, lr=0.1)  # a matrix: decayed
+    b = {"b": np.ones(4)}
+    opt.step(b, {"b": np.zeros(4)}, lr=0.1)  # the same size, but a bias: not decayed
+    np.testing.assert_array_equal(b["b"], np.ones(4))
+
+
 def test_layout_views_are_the_flat_array():
     layout = ParamLayout({"w": (2, 3), "b": (3,)})
     flat = np.arange(9.0)
