@@ -61,6 +61,11 @@ class GradcheckReport:
         return all(t.passed for t in self.tensors)
 
     @property
+    def failed(self) -> int:
+        """How many tensors fail."""
+        return sum(not t.passed for t in self.tensors)
+
+    @property
     def max_rel_error(self) -> float:
         return max(t.max_rel_error for t in self.tensors)
 

@@ -110,7 +110,6 @@ class TfnpLab(App):
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
-        self.query_one(AttentionPanel).border_title = "Attention"
         for panel in self.query(".panel"):
             panel.set_note("live")
         self.status.lr = self.trainer.train_cfg.lr
@@ -198,7 +197,12 @@ class TfnpLab(App):
 
     def post_progress(self, generation: int, report, losses: list, epochs: list, final: bool) -> None:
         with self.lock:
-            probe = self.trainer.probe(self.probe_tokens) if generation == self.generation else None
+            if generation != self.generation:
+                probe = None
+            elif self.probe_tokens is None and report.epoch_report is not None:
+                probe = report.epoch_report.probe  # the epoch's end looked at the probe sample already
+            else:
+                probe = self.trainer.probe(self.probe_tokens)
         self.post_message(Progress(generation, report, losses, epochs, probe, final))
 
     @property
@@ -283,8 +287,7 @@ class TfnpLab(App):
 
     def on_probed(self, msg: Probed) -> None:
         if msg.generation == self.generation and self.view is None:
-            self.query_one(AttentionPanel).probe = msg.probe
-            self.query_one(InspectorPanel).show(msg.probe, typed=self.probe_tokens is not None)
+            self.show_probe(msg.probe, typed=self.probe_tokens is not None)
 
     def on_saved(self, msg: Saved) -> None:
         if msg.error:
@@ -295,7 +298,7 @@ class TfnpLab(App):
 
     def on_gradcheck_done(self, msg: GradcheckDone) -> None:
         r = msg.report
-        verdict = "all pass" if r.passed else f"{sum(not t.passed for t in r.tensors)} FAIL"
+        verdict = "all pass" if r.passed else f"{r.failed} FAIL"
         self.status.say(f"gradient check: {verdict}, worst error {r.max_rel_error:.1e} ({r.seconds:.1f}s)",
                         "information" if r.passed else "error")  # fmt: skip
         if isinstance(self.screen, GradcheckScreen):
@@ -305,13 +308,11 @@ class TfnpLab(App):
     def show_view(self) -> None:
         """Point every panel at the live state or at the replayed epoch, and say which."""
         self._last_draw = time.monotonic()
-        attention, inspector = self.query_one(AttentionPanel), self.query_one(InspectorPanel)
         gradients, loss = self.query_one(GradientPanel), self.query_one(LossPanel)
         report = self.history.get(self.view) if self.view is not None else None
         if report is not None:
             note = self.replay_note(report.epoch)
-            attention.probe = report.probe
-            inspector.show(report.probe, typed=False)
+            self.show_probe(report.probe, typed=False)
             gradients.show_epoch(report)
             loss.show(report.epoch)
         else:
@@ -319,11 +320,15 @@ class TfnpLab(App):
             note = "live"
             if self.live is not None:
                 if self.live.probe is not None:
-                    attention.probe = self.live.probe
-                    inspector.show(self.live.probe, typed=self.probe_tokens is not None)
+                    self.show_probe(self.live.probe, typed=self.probe_tokens is not None)
                 gradients.show_step(self.live.step.grad_norms, self.live.step.update_ratios)
             loss.show(None)
         self.set_notes(note)
+
+    def show_probe(self, probe, typed: bool) -> None:
+        """The Attention and Inspector panels look at `probe` (a ProbeReport)."""
+        self.query_one(AttentionPanel).probe = probe
+        self.query_one(InspectorPanel).show(probe, typed=typed)
 
     def replay_note(self, epoch: int) -> str:
         return f"epoch {epoch} of {self.history.last_epoch} (replay)"
@@ -459,11 +464,11 @@ class TfnpLab(App):
 
     @work(thread=True, group="gradcheck", exclusive=True, exit_on_error=False)
     def gradcheck(self) -> None:
-        with self.lock:  # a copy of the model as it is now: the check never touches the trainer
+        with self.lock:  # a copy of the parameters as they are now: the check never touches the trainer
             t = self.trainer
-            model = TransformerEncoder(t.model_cfg, params=t.model.params_numpy())
-            tokens, targets = t.task.train_tokens[:2], t.task.train_targets[:2]
-            step = t.step_count
+            params, step = t.model.params_numpy(), t.step_count
+        model = TransformerEncoder(t.model_cfg, params=params)
+        tokens, targets = t.task.train_tokens[:2], t.task.train_targets[:2]
         max_entries = max(4, min(32, 3000 // len(model.params)))
         self.post_message(GradcheckDone(check_model(model, tokens, targets, max_entries=max_entries), step))
 

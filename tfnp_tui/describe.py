@@ -63,7 +63,7 @@ def gradcheck_table(report: GradcheckReport) -> Table:
 
 def gradcheck_verdict(report: GradcheckReport) -> Text:
     """'all 18 tensors pass  ·  worst 3.1e-09 (tolerance 1e-06)  ·  1.2s'."""
-    failed = sum(not t.passed for t in report.tensors)
+    failed = report.failed
     head = (Text(f"all {len(report.tensors)} tensors pass", "bold green") if not failed
             else Text(f"{failed} of {len(report.tensors)} tensors FAIL", "bold red"))  # fmt: skip
     tolerance = report.tensors[0].tolerance

@@ -59,14 +59,11 @@ def run_headless(setup: Setup) -> int:
     except MemoryError:  # parameters, optimizer state and position agree after every step
         saved = save(setup, trainer, console)
         return fail(
-            f"out of memory after step {trainer.step_count}: try a smaller --batch-size or model"
-            + (f"; the last good parameters are in {setup.save}" if saved else "")
+            f"out of memory after step {trainer.step_count}: try a smaller --batch-size or model" + kept(setup, saved)
         )
     except TrainingDiverged as err:
         saved = save(setup, trainer, console)
-        return fail(
-            f"training diverged at {err}" + (f"; the last good parameters are in {setup.save}" if saved else "")
-        )
+        return fail(f"training diverged at {err}" + kept(setup, saved))
     except KeyboardInterrupt:
         save(setup, trainer, console)
         console.print(f"interrupted after step {trainer.step_count}")
@@ -120,6 +117,11 @@ def summary(trainer: Trainer, last: EpochReport | None) -> str:
 
 def plural(n: int, word: str) -> str:
     return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def kept(setup: Setup, saved: bool | None) -> str:
+    """'; the last good parameters are in FILE' when they were saved."""
+    return f"; the last good parameters are in {setup.save}" if saved else ""
 
 
 def save(setup: Setup, trainer: Trainer, console: Console) -> bool | None:

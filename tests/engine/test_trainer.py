@@ -9,8 +9,9 @@ from engine import ModelConfig, TrainConfig
 from engine.trainer import Trainer, TrainingDiverged
 
 
-def small(**train):
-    return Trainer(ModelConfig(), TrainConfig(**{"samples": 40, "val_samples": 20, "batch_size": 4, **train}))
+def small(model=None, **train):
+    cfg = TrainConfig(**{"samples": 40, "val_samples": 20, "batch_size": 4, **train})
+    return Trainer(ModelConfig(**(model or {})), cfg)
 
 
 def losses(trainer, n):
@@ -79,7 +80,7 @@ def test_schedule_is_used():
 
 @pytest.mark.parametrize("clip", [0.0, 0.01, 1e6])
 def test_clip_scales_the_step_to_the_clip_norm(clip):
-    trainer = Trainer(ModelConfig(dtype="float64"), TrainConfig(samples=40, val_samples=20, batch_size=4, clip=clip))
+    trainer = small(model={"dtype": "float64"}, clip=clip)
     before = trainer.model.flat.copy()
     _, grads = trainer.model.loss_and_grads(*trainer.batch(0))
     g = trainer.model.layout.flatten(grads)  # the gradient the step will see, by hand

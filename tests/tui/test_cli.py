@@ -84,7 +84,6 @@ def test_a_checkpoint_that_is_done_says_so(tmp_path, capsys):
         (["--seq-len", "0"], "--seq-len: must be a positive integer, got 0"),
         (["--lr", "inf"], "--lr: must be a finite number, got inf"),
         (["--metrics-out", "/proc/m.jsonl"], "/proc/m.jsonl: cannot be written"),
-        (["--d-model", "1000000"], "this model needs about"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_status_2(argv, message, capsys):
@@ -95,8 +94,8 @@ def test_bad_input_is_one_line_and_exit_status_2(argv, message, capsys):
 
 
 def test_a_model_too_large_for_the_memory_is_refused_before_it_is_made(capsys):
-    status, _, err = run(["--headless", "--d-model", "1000000"], capsys)  # 15 TB of parameters alone
-    assert status == 2
+    status, out, err = run(["--headless", "--d-model", "1000000"], capsys)  # 15 TB of parameters alone
+    assert status == 2 and err.count("\n") == 1 and "Traceback" not in err + out
     assert re.search(r"needs about [\d,.]+ GiB to train, more than the [\d,.]+ GiB available: try a smaller", err)
 
 

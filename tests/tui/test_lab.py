@@ -300,7 +300,7 @@ async def test_inspector_columns_line_up_with_their_headers():
     app = make_lab()
     async with app.run_test(size=SIZE) as pilot:
         await press(pilot, "s")
-        lines = app.query_one(InspectorPanel).table(app.query_one(InspectorPanel).probe).plain.splitlines()
+        lines = app.query_one(InspectorPanel).table().plain.splitlines()
         header, row = lines[0], lines[1]
         for title in ("in", "target", "pred", "p"):  # each right-aligned over its column
             end = re.search(rf"(?<!\S){title}(?!\S)", header).end()

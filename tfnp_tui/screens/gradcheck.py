@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static
 
-from engine.gradcheck import GradcheckReport
+from engine.gradcheck import STEP, GradcheckReport
 
 from ..describe import gradcheck_table, gradcheck_verdict
 from .modal import ScrollingModal
@@ -28,7 +28,7 @@ class GradcheckScreen(ScrollingModal):
         summary = Text.assemble(
             gradcheck_verdict(report),
             f"  ·  the model at step {step:,}\n",
-            ("error = max |analytic - numeric| / tensor scale; h = 1e-5, float64", "dim"),
+            (f"error = max |analytic - numeric| / tensor scale; h = {STEP:g}, float64", "dim"),
         )
         body = Table.grid()
         body.add_row(summary)

@@ -16,14 +16,17 @@ from textual.widget import Widget
 
 from engine.reports import ProbeReport
 
-from .glyphs import shade
+from .glyphs import probability, shade
+from .panel import Noted
 
 LOW, HIGH = (48, 52, 70), (255, 205, 60)  # colour of weight 0 and weight 1
 
 
-def weight_style(weight: float) -> Style:
-    """A colour between LOW and HIGH; the shade character carries the same scale without colour."""
-    return _style(int(round(float(np.clip(weight, 0.0, 1.0)) * 32)) if np.isfinite(weight) else 32)
+def weight_styles(weights: np.ndarray) -> list:
+    """For each weight a colour between LOW and HIGH (the shade character carries the same
+    scale without colour), as nested lists of Styles in the shape of `weights`."""
+    levels = np.where(np.isfinite(weights), np.rint(np.clip(weights, 0.0, 1.0) * 32), 32).astype(int)
+    return np.vectorize(_style, otypes=[object])(levels).tolist()
 
 
 @lru_cache(maxsize=33)
@@ -37,13 +40,12 @@ def _style(level: int) -> Style:
 def cell(weight: float, width: int, values: bool) -> str:
     """One heatmap cell `width` characters wide: shade blocks, or the weight as .97."""
     if values:
-        number = "1.0" if weight >= 0.995 else f"{weight:.2f}"[1:]
-        return number.rjust(width)
+        return probability(weight).rjust(width)
     mark = shade(weight)
     return (mark * max(width - 1, 1) if mark != " " else "·".center(max(width - 1, 1))).ljust(width)
 
 
-class AttentionPanel(Widget, can_focus=False):
+class AttentionPanel(Noted, Widget, can_focus=False):
     """Heatmap of attention weights; layer, head, overview and numbers are chosen from the App's keys."""
 
     DEFAULT_CSS = "AttentionPanel { height: 1fr; }"
@@ -57,8 +59,8 @@ class AttentionPanel(Widget, can_focus=False):
     def __init__(self, label: Callable[[int], str], n_layers: int, n_heads: int, **kwargs) -> None:
         super().__init__(**kwargs)
         self.label = label
+        self.border_title = "Attention"
         self.n_layers, self.n_heads = n_layers, n_heads
-        self.note = "live"
         self.layer_index = n_layers - 1  # the last layer: where routing tasks show their pattern
 
     def move_layer(self, delta: int) -> None:
@@ -72,18 +74,13 @@ class AttentionPanel(Widget, can_focus=False):
         head = f"all {self.n_heads} heads" if self.overview else f"head {self.head_index + 1}/{self.n_heads}"
         return f"layer {self.layer_index + 1}/{self.n_layers} · {head}"
 
-    def set_note(self, note: str) -> None:
-        self.note = note
-        self.border_subtitle = f"{self.where()} · {note}"
+    def subtitle_prefix(self) -> str:
+        return self.where()
 
     def watch_layer_index(self) -> None:
-        self.set_note(self.note)
+        self.set_note()
 
-    def watch_head_index(self) -> None:
-        self.set_note(self.note)
-
-    def watch_overview(self) -> None:
-        self.set_note(self.note)
+    watch_head_index = watch_overview = watch_layer_index  # each changes what where() says
 
     def render(self) -> Text:
         if self.probe is None:
@@ -114,12 +111,13 @@ class AttentionPanel(Widget, can_focus=False):
             for j in range(cols):
                 text.append(labels[j][: width - 1].center(width - 1) + " " if width > 1 else labels[j][:1], style="dim")
             text.append("  keys →\n" if room - cols * width >= 8 else "\n", style="dim")
+        styles = weight_styles(a)
         for i in range(rows):
             for line in range(height):
                 text.append((labels[i] if line == 0 else "").rjust(row_w - 1) + " ", style="dim")
                 for j in range(cols):
                     shown = cell(a[i, j], width, self.values and line == height - 1)
-                    text.append(shown, style=weight_style(a[i, j]))
+                    text.append(shown, style=styles[i][j])
                 text.append("\n")
         if rows < T or cols < T:
             text.append(f"showing {rows} of {T} rows, {cols} of {T} columns", style="dim italic")
@@ -133,6 +131,7 @@ class AttentionPanel(Widget, can_focus=False):
         per_row = max(1, (self.size.width + gap) // (T + gap))
         room = max(self.size.height, 1)
         lines: list[Text] = []
+        styles = weight_styles(maps)
         for first in range(0, H, per_row):
             heads = range(first, min(first + per_row, H))
             lines.append(Text((" " * gap).join(f"head {h + 1}"[:T].ljust(T) for h in heads), style="dim"))
@@ -141,7 +140,7 @@ class AttentionPanel(Widget, can_focus=False):
                 for n, h in enumerate(heads):
                     line.append(" " * gap if n else "")
                     for j in range(T):
-                        line.append(cell(maps[h, i, j], 1, False), style=weight_style(maps[h, i, j]))
+                        line.append(cell(maps[h, i, j], 1, False), style=styles[h][i][j])
                 lines.append(line)
         if len(lines) > room:
             lines = lines[: room - 1] + [Text(f"showing {room - 1} of {len(lines)} lines", style="dim italic")]

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
-from textual.widgets import Static
 
 from engine.reports import EpochReport
 
 from .glyphs import log_bar, sparkline
+from .panel import Noted, TextBlock
 
 VANISH, EXPLODE = 1e-8, 1e3
 BAR_LOW, BAR_HIGH = 1e-8, 1e3  # the bar spans these norms, log scale
@@ -63,7 +63,7 @@ class Columns:
         return cls(name, bar, update, spark if spark >= 4 else 0, words, short_names)
 
 
-class GradientPanel(VerticalScroll, can_focus=False):
+class GradientPanel(Noted, VerticalScroll, can_focus=False):
     """Per-tensor gradient norms; live values per step, history per epoch."""
 
     DEFAULT_CSS = "GradientPanel { scrollbar-size-vertical: 1; }"
@@ -78,11 +78,9 @@ class GradientPanel(VerticalScroll, can_focus=False):
         self.norms: dict[str, float] = {}
         self.ratios: dict[str, float] = {}
         self.until_epoch: int | None = None
-        self.note = ""
-        self._lines = 1  # lines of the table: a layout pass only when this changes
 
     def compose(self) -> ComposeResult:
-        yield Static(self.table(), id="gradient-table")
+        yield TextBlock(self.table(), id="gradient-table")
 
     def add_epochs(self, epochs: list[EpochReport]) -> None:
         for report in epochs:
@@ -109,16 +107,9 @@ class GradientPanel(VerticalScroll, can_focus=False):
     def on_resize(self) -> None:
         self.redraw()  # which columns fit depends on the width
 
-    def set_note(self, note: str) -> None:
-        self.note = note
-        self.border_subtitle = note
-
     def redraw(self) -> None:
         if self.is_mounted:
-            table = self.table()
-            lines = len(table.plain.splitlines())
-            self.query_one("#gradient-table", Static).update(table, layout=lines != self._lines)
-            self._lines = lines
+            self.query_one("#gradient-table", TextBlock).show(self.table())
 
     def table(self) -> Text:
         if not self.norms:

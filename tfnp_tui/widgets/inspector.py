@@ -16,6 +16,7 @@ from engine.loss import IGNORE
 from engine.reports import ProbeReport
 
 from .glyphs import probability
+from .panel import Noted, TextBlock
 
 
 class SequenceInput(Input):
@@ -26,12 +27,10 @@ class SequenceInput(Input):
     def action_leave(self) -> None:
         self.value = ""
         self.screen.set_focus(None)
-        for panel in self.ancestors:
-            if isinstance(panel, InspectorPanel):
-                panel.show_error("")
+        self.query_ancestor(InspectorPanel).show_error("")
 
 
-class InspectorPanel(Vertical):
+class InspectorPanel(Noted, Vertical):
     """Predictions position by position, and a line to type a sequence of one's own
     (always shown when there is room for it, else only while typing)."""
 
@@ -48,12 +47,11 @@ class InspectorPanel(Vertical):
         self.example = example
         self.probe: ProbeReport | None = None
         self.typed = False  # showing a typed sequence rather than the probe sample
-        self.note = "live"
-        self._lines = 1  # lines of the table: a layout pass only when this changes
+        self._widest = (0, 0)  # (vocabulary size, the widest token label in it)
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(can_focus=False):
-            yield Static(Text("no predictions yet", style="dim"), id="inspector-table")
+            yield TextBlock(Text("no predictions yet", style="dim"), id="inspector-table")
         yield Static(id="inspector-error")
         yield SequenceInput(placeholder=f"t: type a sequence, e.g. {self.example}", compact=True, id="sequence")
 
@@ -71,11 +69,10 @@ class InspectorPanel(Vertical):
     def fit_input(self) -> None:
         """Show the input line while typing, or when the table leaves room for it."""
         line = self.query_one(SequenceInput)
-        line.display = line.has_focus or self.size.height > self._lines
+        line.display = line.has_focus or self.size.height > self.query_one("#inspector-table", TextBlock).lines
 
-    def set_note(self, note: str) -> None:
-        self.note = note
-        self.border_subtitle = f"{self.score()} · {note}" if self.probe is not None else note
+    def subtitle_prefix(self) -> str:
+        return self.score() if self.probe is not None else ""
 
     def show(self, probe: ProbeReport, typed: bool) -> None:
         self.probe, self.typed = probe, typed
@@ -83,11 +80,8 @@ class InspectorPanel(Vertical):
         self.redraw()
 
     def redraw(self) -> None:
-        table = self.table(self.probe)
-        lines = len(table.plain.splitlines())
-        self.query_one("#inspector-table", Static).update(table, layout=lines != self._lines)
-        self._lines = lines
-        self.set_note(self.note)
+        self.query_one("#inspector-table", TextBlock).show(self.table())
+        self.set_note()
         self.fit_input()
 
     def show_error(self, message: str) -> None:
@@ -103,9 +97,16 @@ class InspectorPanel(Vertical):
         source = "typed" if self.typed else "probe"
         return f"{int(right.sum())}/{int(counted.sum())} right ({source})"
 
-    def table(self, probe: ProbeReport) -> Text:
+    def widest(self, vocab_size: int) -> int:
+        """The widest token label of the vocabulary (worked out once)."""
+        if self._widest[0] != vocab_size:
+            self._widest = (vocab_size, max(len(self.label(i)) for i in range(vocab_size)))
+        return self._widest[1]
+
+    def table(self) -> Text:
         """One row a position; as many of the top-3 alternatives as the width allows."""
-        w = max(len(self.label(i)) for i in range(probe.probs.shape[-1]))  # the widest token
+        probe = self.probe
+        w = self.widest(probe.probs.shape[-1])
         wi, wt, wp = max(w, 2), max(w, 6), max(w, 4)  # each column as wide as its header at least
         base = 3 + (2 + wi) + (2 + wt) + (2 + wp) + 6 + 3  # pos, in, target, pred, p, mark
         k = max(0, min(3, (self.size.width - 1 - base) // (w + 6)))  # 1: the scrollbar's column

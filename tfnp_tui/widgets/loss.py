@@ -3,6 +3,8 @@ the last few hundred steps, and accuracy beside it."""
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from rich.text import Text
 from textual.app import ComposeResult
@@ -12,6 +14,7 @@ from textual.widgets import Static
 from engine.reports import EpochReport
 
 from .glyphs import sparkline
+from .panel import Noted
 from .plot import Line, PlotextPlot
 
 TRAIN_COLOR, VAL_COLOR = 39, 208  # blue, orange (256-colour codes)
@@ -22,13 +25,23 @@ def bucket_means(values: np.ndarray, buckets: int) -> tuple[np.ndarray, np.ndarr
     """(x, y): values averaged over at most `buckets` equal runs; x is each run's last step (1-based)."""
     n = len(values)
     if n <= buckets:
-        return np.arange(1, n + 1), values
+        return np.arange(1, n + 1), values.copy()
     edges = np.linspace(0, n, buckets + 1).astype(int)
     sums = np.add.reduceat(values, edges[:-1])
     return edges[1:], sums / np.diff(edges)
 
 
-class LossPanel(Vertical):
+class EpochPoint(NamedTuple):
+    """What the panel draws of a finished epoch (not the whole report: its probe is large)."""
+
+    epoch: int
+    step: int
+    val_loss: float
+    acc: float
+    val_acc: float
+
+
+class LossPanel(Noted, Vertical):
     """Loss over steps (train, averaged per plot column) and epochs (validation)."""
 
     DEFAULT_CSS = """
@@ -40,9 +53,8 @@ class LossPanel(Vertical):
         self.border_title = "Loss"
         self._losses = np.empty(1024)  # every training step's loss, in a buffer that doubles
         self._count = 0
-        self.epochs: list[EpochReport] = []
+        self.epochs: list[EpochPoint] = []
         self.until_epoch: int | None = None  # replay: show the run as it was at this epoch
-        self.note = ""
 
     def compose(self) -> ComposeResult:
         yield PlotextPlot(log_y=True, id="loss-plot")
@@ -56,7 +68,7 @@ class LossPanel(Vertical):
             self._losses = grown
         self._losses[self._count : self._count + len(losses)] = losses
         self._count += len(losses)
-        self.epochs.extend(epochs)
+        self.epochs.extend(EpochPoint(e.epoch, e.step, e.val_loss, e.acc, e.val_acc) for e in epochs)
 
     def clear(self) -> None:
         self._count = 0
@@ -73,25 +85,21 @@ class LossPanel(Vertical):
         if not self.is_mounted:
             return
         epochs = [e for e in self.epochs if self.until_epoch is None or e.epoch <= self.until_epoch]
-        steps = self._losses[: self._count].copy()
+        steps = self._losses[: self._count]  # a view: the plot keeps only bucket_means' own arrays
         if self.until_epoch is not None and epochs:
             steps = steps[: epochs[-1].step]
         plot = self.query_one(PlotextPlot)
         x, y = bucket_means(steps, max(plot.size.width - 8, 8))  # about one point per column
         plot.lines = (  # validation first, so the training curve is drawn on top where they cross
-            Line([e.step for e in epochs], [e.val_loss for e in epochs], "val", VAL_COLOR, points=True),
-            Line(x, y, "train", TRAIN_COLOR),
+            Line([e.step for e in epochs], [e.val_loss for e in epochs], VAL_COLOR, points=True),
+            Line(x, y, TRAIN_COLOR),
         )
         self.query_one("#loss-summary", Static).update(self.summary(steps, epochs), layout=False)
 
     def on_resize(self) -> None:
         self.redraw()  # one point per column, and the sparkline fills what is left of the line
 
-    def set_note(self, note: str) -> None:
-        self.note = note
-        self.border_subtitle = note
-
-    def summary(self, steps: np.ndarray, epochs: list[EpochReport]) -> Text:
+    def summary(self, steps: np.ndarray, epochs: list[EpochPoint]) -> Text:
         """'── train ── val  last 300 ▇▆▅▄▃▂▁  acc 97.4%  val 96.8%', fitted to the panel's width."""
         wide = self.size.width >= 50
         line = "── " if wide else "─"

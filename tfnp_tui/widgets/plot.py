@@ -22,11 +22,10 @@ LOG_FLOOR = 1e-6  # a loss of exactly 0 still has a place on a log axis
 
 @dataclass(frozen=True, eq=False)
 class Line:
-    """One curve: x and y values, a label and a 256-colour code."""
+    """One curve: x and y values and a 256-colour code."""
 
     x: Sequence[float]
     y: Sequence[float]
-    label: str
     color: int
     points: bool = False  # mark each value as well as joining them
 
@@ -75,13 +74,13 @@ def log_ticks(low: float, high: float, most: int) -> list[float]:
 
 
 def build_figure(lines: Sequence[Line], width: int, height: int, log_y: bool = False) -> str:
-    """plotext's ANSI text for `lines` at width x height cells; x is whole numbers (steps)."""
+    """plotext's ANSI text for `lines` (each with a point at least) at width x height cells;
+    x is whole numbers (steps)."""
     fig = plotext.figure
     fig.clear.all()
     fig.theme("simple")
     fig.legend(False)
     fig.plot_size(width, height)
-    lines = [line for line in lines if len(line.x)]
     ys = [[math.log10(max(v, LOG_FLOOR)) for v in line.y] if log_y else list(line.y) for line in lines]
     for line, y in zip(lines, ys):
         signal = fig.signal(list(line.x), y, marker=plotext.marker("braille", plotext.pixel(line.color)))
