@@ -25,6 +25,7 @@ from engine import checkpoint
 from engine.checkpoint import CheckpointError
 from engine.gradcheck import check_model
 from engine.model import TransformerEncoder
+from engine.reports import ProbeReport
 from engine.trainer import Trainer, TrainingDiverged
 
 from .cli import DEFAULT_SAVE, Setup
@@ -89,6 +90,7 @@ class TfnpLab(App):
         self.history = History(capacity_for(self.trainer.model))
         self.view: int | None = None  # None: live; else the epoch being replayed
         self.live: Progress | None = None  # the newest report
+        self.live_probe: ProbeReport | None = None  # the newest look at the probe or typed sequence
         self.probe_tokens: np.ndarray | None = None  # a typed sequence, or None for the probe sample
         self.show_rate = True  # tests turn the steps/s figure off for stable snapshots
         self._rate_mark: tuple[float, int] | None = None
@@ -226,6 +228,8 @@ class TfnpLab(App):
         if msg.generation != self.generation:
             return
         self.live = msg
+        if msg.probe is not None:
+            self.live_probe = msg.probe
         self.history.extend(msg.epochs)
         self.query_one(LossPanel).add(msg.losses, msg.epochs)
         self.query_one(GradientPanel).add_epochs(msg.epochs)
@@ -286,8 +290,10 @@ class TfnpLab(App):
                 self.notify(msg.reason, title="training stopped", severity="error", timeout=8)
 
     def on_probed(self, msg: Probed) -> None:
-        if msg.generation == self.generation and self.view is None:
-            self.show_probe(msg.probe, typed=self.probe_tokens is not None)
+        if msg.generation == self.generation:
+            self.live_probe = msg.probe
+            if self.view is None:
+                self.show_probe(msg.probe, typed=self.probe_tokens is not None)
 
     def on_saved(self, msg: Saved) -> None:
         if msg.error:
@@ -318,9 +324,9 @@ class TfnpLab(App):
         else:
             self.view = None
             note = "live"
+            if self.live_probe is not None:
+                self.show_probe(self.live_probe, typed=self.probe_tokens is not None)
             if self.live is not None:
-                if self.live.probe is not None:
-                    self.show_probe(self.live.probe, typed=self.probe_tokens is not None)
                 gradients.show_step(self.live.step.grad_norms, self.live.step.update_ratios)
             loss.show(None)
         self.set_notes(note)
@@ -388,7 +394,7 @@ class TfnpLab(App):
         self.history.clear()
         if self.metrics:
             self.metrics.restart()  # a new run, a new file
-        self.live, self.view = None, None
+        self.live, self.live_probe, self.view = None, None, None
         self.query_one(LossPanel).clear()
         self.query_one(GradientPanel).clear()
         status = self.status

@@ -287,6 +287,18 @@ async def test_a_typed_sequence_is_inspected_and_bad_tokens_are_named():
         assert not inspector.typed and len(inspector.probe.tokens) == 8
 
 
+async def test_a_typed_sequence_is_still_shown_after_a_look_back():
+    app = make_lab(*REVERSE)
+    async with app.run_test(size=SIZE) as pilot:
+        await press(pilot, "n", "t")
+        for key in "3 9 1":
+            await pilot.press("space" if key == " " else key)
+        await press(pilot, "enter", "left", "right")
+        inspector = app.query_one(InspectorPanel)
+        assert inspector.typed
+        np.testing.assert_array_equal(inspector.probe.tokens, [3, 9, 1])  # not the probe sample
+
+
 async def test_escape_from_the_sequence_line_clears_its_error():
     app = make_lab()
     async with app.run_test(size=SIZE) as pilot:
