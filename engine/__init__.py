@@ -3,4 +3,6 @@
 from .config import ModelConfig, TrainConfig
 from .model import TransformerEncoder
 
-__all__ = ["ModelConfig", "TrainConfig", "TransformerEncoder"]
+__version__ = "0.2.0"  # the project's version: pyproject.toml reads it from here
+
+__all__ = ["__version__", "ModelConfig", "TrainConfig", "TransformerEncoder"]

@@ -28,6 +28,8 @@ FORMAT = "tfnp-checkpoint"
 VERSION = 1
 META = "meta.json"
 OPTIMIZER = "optimizer/"
+# model settings that own no parameters: a new run may change them and keep the weights
+PARAMETER_FREE = ("causal", "activation", "dtype")
 
 
 class CheckpointError(ValueError):
@@ -149,17 +151,18 @@ def _meta(path: str, arrays: dict) -> dict:
     return meta
 
 
-def mismatch(saved: ModelConfig, wanted: ModelConfig) -> list[str]:
-    """The fields where two model configs differ, as 'field saved -> wanted' phrases
-    (dtype may differ: parameters are cast on load)."""
+def mismatch(saved: ModelConfig, wanted: ModelConfig, free: tuple[str, ...] = ("dtype",)) -> list[str]:
+    """The fields where two model configs differ, as 'field saved -> wanted' phrases, but
+    for the `free` ones (dtype always may differ: parameters are cast on load)."""
     a, b = saved.to_dict(), wanted.to_dict()
-    return [f"{k} is {a[k]} in the checkpoint but {b[k]} here" for k in a if k != "dtype" and a[k] != b[k]]
+    return [f"{k} is {a[k]} in the checkpoint but {b[k]} here" for k in a if k not in free and a[k] != b[k]]
 
 
 def restore(trainer, ckpt: Checkpoint, position: bool = True) -> None:
     """Load the checkpoint's parameters, optimizer state and position into `trainer`; with
-    position=False the parameters only (a new run that starts from trained weights)."""
-    differences = mismatch(ckpt.model_cfg, trainer.model_cfg)
+    position=False the parameters only (a new run that starts from trained weights, which
+    may change what owns no parameters: PARAMETER_FREE)."""
+    differences = mismatch(ckpt.model_cfg, trainer.model_cfg, ("dtype",) if position else PARAMETER_FREE)
     if differences:
         raise CheckpointError(f"{ckpt.path}: another model: " + "; ".join(differences))
     same_optimizer = ckpt.train.get("optimizer") == trainer.train_cfg.optimizer

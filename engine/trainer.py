@@ -63,7 +63,14 @@ class EpochTotals:
 
 
 class TrainingDiverged(RuntimeError):
-    """A step produced a non-finite loss, gradient or update; nothing was updated."""
+    """A step produced a non-finite loss, gradient or update; nothing was updated.
+
+    str() is the whole story; `step` (the refused step) and `what` (which figure was not
+    finite) let a narrow screen say it in a few words."""
+
+    def __init__(self, message: str, step: int = 0, what: str = "") -> None:
+        super().__init__(message)
+        self.step, self.what = step, what
 
 
 class Trainer:
@@ -164,7 +171,9 @@ class Trainer:
         if not finite:
             raise TrainingDiverged(
                 f"step {self.step_count + 1}: {what}; training stopped with the parameters of "
-                f"step {self.step_count} (try a lower --lr, or --clip 1)"
+                f"step {self.step_count} (try a lower --lr, or --clip 1)",
+                step=self.step_count + 1,
+                what=what,
             )
 
     def run_epoch(self) -> EpochReport:

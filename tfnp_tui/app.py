@@ -10,6 +10,7 @@ reset can never mix two runs.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 
@@ -28,11 +29,12 @@ from engine.model import TransformerEncoder
 from engine.reports import ProbeReport
 from engine.trainer import Trainer, TrainingDiverged
 
-from .cli import DEFAULT_SAVE, Setup
+from .cli import PROG, Setup
 from .describe import model_summary
 from .history import History, capacity_for
 from .messages import GradcheckDone, Probed, Progress, Saved, Stopped
-from .metrics import MetricsError
+from .metrics import MetricsError, header_record
+from .numbers import loss_text, plural
 from .screens.confirm import ConfirmScreen
 from .screens.gradcheck import GradcheckScreen
 from .screens.help import HelpScreen
@@ -83,8 +85,11 @@ class TfnpLab(App):
         super().__init__()
         self.setup = setup
         self.trainer = setup.trainer
-        self.save_path = setup.save or DEFAULT_SAVE
-        self.metrics = setup.metrics_log()
+        self.save_path = setup.lab_save_path()
+        self.saved_step = self.trainer.step_count  # the step the newest checkpoint holds
+        self.quit_unsaved = False  # q once failed to save: the next q quits all the same
+        self.exit_lines: list[str] = []  # said on stdout once the lab has closed
+        self.metrics = setup.metrics_log()  # MetricsError when the file cannot be continued
         self.lock = threading.Lock()  # held while anything reads or changes the trainer
         self.generation = 0
         self.history = History(capacity_for(self.trainer.model))
@@ -97,6 +102,7 @@ class TfnpLab(App):
         self._last_draw = 0.0  # when the panels were last redrawn
         self._panel_interval = 1 / PANEL_HZ  # seconds between panel redraws while training, adapted
         self._cpu_mark = (time.monotonic(), time.thread_time())  # the UI thread's clock, for its share
+        self._terminal_size = (0, 0)  # as the newest resize said
 
     # ------------------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -123,7 +129,7 @@ class TfnpLab(App):
         self.probe_now()
 
     def on_resize(self, event) -> None:
-        self.check_size(event.size.width, event.size.height)
+        self.check_size(event.size.width, event.size.height)  # the event's size: self.size may lag
 
     @property
     def too_small(self) -> bool:
@@ -139,11 +145,12 @@ class TfnpLab(App):
         heatmap = self.trainer.model_cfg.seq_len + 3  # a row per position, the key labels, the borders
         top = max(10, min(panels - 11, max(round(panels * 0.44), heatmap)))  # the bottom row holds long lists
         self.query_one("#panels").styles.grid_rows = f"{top} 1fr"
+        self._terminal_size = (width, height)
         self.say_enlarge()
 
     def say_enlarge(self) -> None:
         if self.too_small:
-            width, height = self.size
+            width, height = self._terminal_size
             state = "training runs: space pauses" if self.training else "paused: space runs"
             self.query_one("#too-small", Static).update(
                 f"Enlarge the terminal to at least {MIN_SIZE[0]}x{MIN_SIZE[1]} (it is {width}x{height})\n"
@@ -190,7 +197,8 @@ class TfnpLab(App):
                         self.post_message(Stopped(generation, "finished", msg))
                     return
         except TrainingDiverged as err:
-            self.post_message(Stopped(generation, "diverged", f"diverged at {err}"))
+            short = f"diverged at step {err.step}: {err.what} · paused with the last good parameters · ? help"
+            self.post_message(Stopped(generation, "diverged", f"diverged at {err}", short))
         except Exception as err:  # shown in the app, never as a traceback
             self.post_message(Stopped(generation, "error", f"training failed: {type(err).__name__}: {err}"))
         finally:
@@ -239,8 +247,8 @@ class TfnpLab(App):
         self.log_metrics(msg.epochs)
         if msg.epochs:
             e = msg.epochs[-1]
-            status.say(f"epoch {e.epoch}: loss {e.loss:.4f}  acc {100 * e.acc:.1f}%  "
-                       f"val_loss {e.val_loss:.4f}  val_acc {100 * e.val_acc:.1f}%", routine=True)  # fmt: skip
+            status.say(f"epoch {e.epoch}: loss {loss_text(e.loss)}  acc {100 * e.acc:.1f}%  "
+                       f"val_loss {loss_text(e.val_loss)}  val_acc {100 * e.val_acc:.1f}%", routine=True)  # fmt: skip
         self.adapt_panel_interval()
         if self.view is None and (msg.final or time.monotonic() - self._last_draw >= self._panel_interval):
             self.show_view()
@@ -260,7 +268,10 @@ class TfnpLab(App):
 
     def on_unmount(self) -> None:
         if self.metrics:
-            self.metrics.close()
+            try:
+                self.metrics.close()
+            except MetricsError as err:  # the screen is gone: said after the lab closes
+                self.exit_lines.append(f"{PROG}: warning: {err}")
 
     def adapt_panel_interval(self) -> None:
         """Once a second: redraw the panels less often if the UI thread used more than UI_SHARE
@@ -285,9 +296,9 @@ class TfnpLab(App):
 
     def on_stopped(self, msg: Stopped) -> None:
         if msg.generation == self.generation:
-            self.status.say(msg.reason, "information" if msg.kind == "finished" else "error")
-            if msg.kind != "finished":
-                self.notify(msg.reason, title="training stopped", severity="error", timeout=8)
+            self.status.say(msg.short or msg.reason, "information" if msg.kind == "finished" else "error")
+            if msg.kind != "finished":  # the whole story, where it has room
+                self.notify(msg.reason, title="training stopped", severity="error", timeout=12)
 
     def on_probed(self, msg: Probed) -> None:
         if msg.generation == self.generation:
@@ -300,6 +311,8 @@ class TfnpLab(App):
             self.status.say(f"could not save: {msg.error}", "error")
             self.notify(msg.error, title="could not save", severity="error", timeout=8)
         else:
+            if msg.generation == self.generation:
+                self.saved_step = msg.step
             self.status.say(f"saved {msg.path} (step {msg.step})")
 
     def on_gradcheck_done(self, msg: GradcheckDone) -> None:
@@ -392,8 +405,9 @@ class TfnpLab(App):
             old = self.trainer
             self.trainer = Trainer(old.model_cfg, old.train_cfg, task=old.task)
         self.history.clear()
+        self.saved_step = 0
         if self.metrics:
-            self.metrics.restart()  # a new run, a new file
+            self.metrics.restart(header_record(self.trainer))  # a new run, a new file
         self.live, self.live_probe, self.view = None, None, None
         self.query_one(LossPanel).clear()
         self.query_one(GradientPanel).clear()
@@ -488,11 +502,34 @@ class TfnpLab(App):
         try:
             with self.lock:
                 checkpoint.save(path, self.trainer)
-                step = self.trainer.step_count
+                generation, step = self.generation, self.trainer.step_count
         except CheckpointError as err:
             self.post_message(Saved(path, 0, str(err)))
             return
-        self.post_message(Saved(path, step))
+        self.post_message(Saved(path, step, generation=generation))
+
+    async def action_quit(self) -> None:
+        """Quit; with --save, save first (a failed save keeps the lab open, once). What
+        happened is said on stdout after the lab closes."""
+        if self.setup.save and not self.quit_unsaved:
+            self.workers.cancel_group(self, "train")
+            try:
+                with self.lock:
+                    checkpoint.save(self.save_path, self.trainer)
+                    step = self.trainer.step_count
+            except CheckpointError as err:
+                self.quit_unsaved = True
+                self.status.say(f"not saved, q again quits without saving: {err}", "error")
+                self.notify(f"{err}\nq again quits without saving", title="could not save", severity="error")
+                return
+            self.exit_lines.append(f"saved {self.save_path} (step {step})")
+        elif self.trainer.step_count != self.saved_step:
+            trained = plural(self.trainer.step_count - self.saved_step, "step")
+            since = "the last save" if self.saved_step else "the start"
+            how = (f"{self.save_path} could not be written" if self.quit_unsaved
+                   else "w saves in the lab; --save FILE also saves on quit")  # fmt: skip
+            self.exit_lines.append(f"not saved: {trained} trained since {since} ({how})")
+        self.exit()
 
     def action_screenshot(self) -> None:
         name = f"tfnp-screenshot-{time.strftime('%Y%m%d-%H%M%S')}.svg"
@@ -518,6 +555,13 @@ def typing_example(task) -> str:
 
 
 def run_lab(setup: Setup) -> int:
-    """Start the lab; its exit status."""
-    TfnpLab(setup).run()
+    """Start the lab; its exit status. What quitting did (saved, or not) is said after."""
+    try:
+        app = TfnpLab(setup)
+    except MetricsError as err:
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        return 2
+    app.run()
+    for line in app.exit_lines:
+        print(line, file=sys.stderr if line.startswith(PROG) else sys.stdout)
     return 0

@@ -12,9 +12,9 @@ import os
 import sys
 from dataclasses import dataclass, fields
 
-from engine import ModelConfig, TrainConfig
+from engine import ModelConfig, TrainConfig, __version__
 from engine.backend import DeviceError, keep_freed_memory
-from engine.checkpoint import Checkpoint, CheckpointError
+from engine.checkpoint import PARAMETER_FREE, Checkpoint, CheckpointError
 from engine.checkpoint import load as load_checkpoint
 from engine.checkpoint import restore as restore_checkpoint
 from engine.config import ACTIVATIONS, DEVICES, DTYPES, OPTIMIZERS, SCHEDULES, TASKS
@@ -22,7 +22,8 @@ from engine.memory import available_bytes, training_bytes
 from engine.tasks import TaskError, make_task
 from engine.trainer import Trainer
 
-from .metrics import MetricsLog
+from .files import same_file, unused_path, writable
+from .metrics import MetricsLog, header_record
 
 PROG = "tfnp-tui"
 DEFAULT_SAVE = "tfnp-checkpoint.npz"
@@ -59,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Defaults reproduce the original setup: task next, vocabulary 20, sequence length 4, "
         "d_model 32, d_ff 64, 1 head, 1 post-LN layer, ReLU, SGD.",
     )
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--headless", action="store_true", help="train in the terminal without the lab")
     mode.add_argument(
@@ -104,6 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--device", choices=DEVICES, help="cpu (default) or gpu (needs CuPy)")
     g = p.add_argument_group("files")
     g.add_argument("--save", metavar="FILE", help=f"checkpoint to write (lab default {DEFAULT_SAVE})")
+    g.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="let --save replace an existing file this run did not --load (refused without it)",
+    )
     g.add_argument("--load", metavar="FILE", help="checkpoint to start from")
     g.add_argument("--metrics-out", metavar="FILE", help="write one JSON line per epoch")
     return p
@@ -119,25 +126,20 @@ class Setup:
     loaded: Checkpoint | None
 
     def metrics_log(self) -> MetricsLog | None:
-        """--metrics-out's log: a run that goes on from a checkpoint appends to it."""
+        """--metrics-out's log: a run that goes on from a checkpoint continues the file from
+        the checkpoint's epoch. MetricsError if the file cannot be read or cut there."""
         if self.metrics_out is None:
             return None
-        return MetricsLog(self.metrics_out, append=self.trainer.step_count > 0)
+        resumed = self.trainer.step_count > 0
+        return MetricsLog(self.metrics_out, header_record(self.trainer), self.trainer.epoch if resumed else None)
 
-
-def writable(path: str, replaced: bool = False) -> str | None:
-    """Why `path` cannot be written, or None if it can (checked before a long run, not after).
-    replaced: the file is written beside itself and renamed over (a checkpoint), so its
-    folder must be writable too; otherwise an existing file need only be writable itself."""
-    folder = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        return f"{path}: is a directory"
-    if not os.path.isdir(folder):
-        return f"{path}: the folder {folder} does not exist"
-    exists = os.path.exists(path)
-    if (exists and not os.access(path, os.W_OK)) or ((replaced or not exists) and not os.access(folder, os.W_OK)):
-        return f"{path}: cannot be written (permission denied)"
-    return None
+    def lab_save_path(self) -> str:
+        """Where the lab's w key writes: --save, else the default name unless a file of
+        another run is there (then the first free name beside it: nothing is replaced)."""
+        if self.save:
+            return self.save
+        loaded = self.loaded.path if self.loaded else None
+        return DEFAULT_SAVE if same_file(DEFAULT_SAVE, loaded) else unused_path(DEFAULT_SAVE)
 
 
 def given(args: argparse.Namespace, flags: dict[str, str]) -> dict:
@@ -157,15 +159,15 @@ def name_flag(err: Exception) -> str:
 def build(args: argparse.Namespace) -> Setup:
     """Flags (and --load) -> configs -> Trainer. UsageError for anything wrong."""
     model_given, train_given = given(args, MODEL_FLAGS), given(args, TRAIN_FLAGS)
-    problem = args.metrics_out and writable(args.metrics_out)  # before a long run, not after it
-    if problem:
-        raise UsageError(problem)
+    if not args.gradcheck:
+        check_files(args)  # before a long run, not after it
     ckpt = None
     try:
         if args.load:
             ckpt = load_checkpoint(args.load)
-            model_kw = checked_against_checkpoint(ckpt, model_given)
             train_kw = resumed_train_config(ckpt.train, train_given)
+            new_task = train_kw.get("task", "next") != ckpt.train.get("task")
+            model_kw = checked_against_checkpoint(ckpt, model_given, new_task)
         else:
             model_kw, train_kw = dict(model_given), dict(train_given)
         ModelConfig(**model_kw)  # a bad size is named before the task is built with it
@@ -186,6 +188,20 @@ def build(args: argparse.Namespace) -> Setup:
     except MemoryError:
         raise UsageError("not enough memory for this model: try a smaller one") from None
     return Setup(trainer, args.save, args.metrics_out, ckpt)
+
+
+def check_files(args: argparse.Namespace) -> None:
+    """--save and --metrics-out can be written, and --save replaces no file of the user's
+    that this run did not load (unless --overwrite says so)."""
+    for path in (args.save, args.metrics_out):
+        problem = path and writable(path)
+        if problem:
+            raise UsageError(problem)
+    if args.save and os.path.lexists(args.save) and not args.overwrite and not same_file(args.save, args.load):
+        raise UsageError(
+            f"{args.save} already exists and this run did not load it: --load it to go on from it, "
+            "choose another --save path, or add --overwrite to replace it"
+        )
 
 
 # a saved setting that only made sense with the saved task or optimizer
@@ -226,14 +242,19 @@ def check_memory(model_cfg: ModelConfig, train_cfg: TrainConfig) -> None:
         )
 
 
-def checked_against_checkpoint(ckpt: Checkpoint, model_given: dict) -> dict:
-    """The checkpoint's model config; a flag that contradicts it is an error (dtype may change)."""
+def checked_against_checkpoint(ckpt: Checkpoint, model_given: dict, new_task: bool) -> dict:
+    """The checkpoint's model config; a flag that contradicts it is an error (dtype may change).
+    A new task takes what has no parameters (the causal mask, the activation) from its own
+    needs and the command line, not from the run the weights come from."""
     saved = ckpt.model_cfg.to_dict()
+    free = PARAMETER_FREE if new_task else ("dtype",)
     for field, value in model_given.items():
-        if field != "dtype" and saved[field] != value:
+        if field not in free and saved[field] != value:
             raise UsageError(
                 f"{ckpt.path} holds a model with {field} {saved[field]}, but {MODEL_FLAGS[field]} {value} was given"
             )
+    if new_task:
+        saved["causal"] = False  # the new task's need decides (fit_model_to_task), or the flag
     return {**saved, **model_given}
 
 
@@ -256,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         setup = build(args)
+    except SystemExit as done:  # --help and --version print and stop here
+        return int(done.code or 0)
     except UsageError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2

@@ -2,7 +2,8 @@
 
 A rich progress bar while it trains, one line per epoch (loss, accuracy, validation),
 a final summary; --metrics-out writes one JSON line per epoch, --save a checkpoint at the
-end (and the last good parameters if the run diverges or is interrupted).
+end (or when interrupted). A run that diverges keeps its last good parameters beside
+--save, in FILE.diverged.npz, and leaves --save as it was.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from engine.checkpoint import CheckpointError
 from engine.reports import EpochReport
 from engine.trainer import Trainer, TrainingDiverged
 
-from .cli import PROG, Setup, writable
+from .cli import PROG, Setup
 from .describe import describe
+from .files import diverged_path
 from .metrics import MetricsError, MetricsLog
+from .numbers import loss_text, plural
 
 REFRESH_SECONDS = 0.1  # how often the progress bar's numbers change
 
@@ -28,8 +31,8 @@ REFRESH_SECONDS = 0.1  # how often the progress bar's numbers change
 def epoch_line(r: EpochReport, epochs: int) -> str:
     width = len(str(epochs))
     return (
-        f"epoch {r.epoch:>{width}}/{epochs}  step {r.step:>6}  loss {r.loss:.4f}  acc {100 * r.acc:5.1f}%  "
-        f"val_loss {r.val_loss:.4f}  val_acc {100 * r.val_acc:5.1f}%  lr {r.lr:.1e}  {r.seconds:.1f}s"
+        f"epoch {r.epoch:>{width}}/{epochs}  step {r.step:>6}  loss {loss_text(r.loss)}  acc {100 * r.acc:5.1f}%  "
+        f"val_loss {loss_text(r.val_loss)}  val_acc {100 * r.val_acc:5.1f}%  lr {r.lr:.1e}  {r.seconds:.1f}s"
     )
 
 
@@ -41,38 +44,51 @@ def fail(message: str) -> int:
 def run_headless(setup: Setup) -> int:
     """Train to the configured number of epochs; the exit status."""
     trainer = setup.trainer
-    problem = setup.save and writable(setup.save, replaced=True)  # the lab says so when w is pressed
-    if problem:
-        return fail(problem)
     console = Console(highlight=False, soft_wrap=True)
     console.print(describe(trainer))
     if trainer.finished:
         done = plural(trainer.epoch, "epoch")
         console.print(f"{setup.loaded.path} has already trained {done}: raise --epochs to go on")
         return 0
-    metrics = setup.metrics_log()
+    try:
+        metrics = setup.metrics_log()
+    except MetricsError as err:
+        return fail(str(err))
     try:
         last = train(trainer, console, metrics)
+        if metrics:
+            metrics.close()
     except MetricsError as err:  # a full disk, or a path the check at the start could not foresee
+        close_quietly(metrics)
         save(setup, trainer, console)
         return fail(str(err))
     except MemoryError:  # parameters, optimizer state and position agree after every step
+        close_quietly(metrics)
         saved = save(setup, trainer, console)
         return fail(
             f"out of memory after step {trainer.step_count}: try a smaller --batch-size or model" + kept(setup, saved)
         )
-    except TrainingDiverged as err:
-        saved = save(setup, trainer, console)
-        return fail(f"training diverged at {err}" + kept(setup, saved))
+    except TrainingDiverged as err:  # the run failed: its parameters replace nothing of the user's
+        close_quietly(metrics)
+        path = diverged_path(setup.save) if setup.save else None
+        saved = save(setup, trainer, console, path)
+        return fail(f"training diverged at {err}" + kept(setup, saved, path))
     except KeyboardInterrupt:
+        close_quietly(metrics)
         save(setup, trainer, console)
         console.print(f"interrupted after step {trainer.step_count}")
         return 130
-    finally:
-        if metrics:
-            metrics.close()
     console.print(summary(trainer, last))
     return 0 if save(setup, trainer, console) is not False else 2
+
+
+def close_quietly(metrics: MetricsLog | None) -> None:
+    """Close the metrics file on the way out of a run that already failed for another reason."""
+    if metrics:
+        try:
+            metrics.close()
+        except MetricsError as err:
+            print(f"{PROG}: warning: {err}", file=sys.stderr)
 
 
 def train(trainer: Trainer, console: Console, metrics: MetricsLog | None) -> EpochReport | None:
@@ -115,23 +131,21 @@ def summary(trainer: Trainer, last: EpochReport | None) -> str:
     )
 
 
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}" + ("" if n == 1 else "s")
-
-
-def kept(setup: Setup, saved: bool | None) -> str:
+def kept(setup: Setup, saved: bool | None, path: str | None = None) -> str:
     """'; the last good parameters are in FILE' when they were saved."""
-    return f"; the last good parameters are in {setup.save}" if saved else ""
+    return f"; the last good parameters are in {path or setup.save}" if saved else ""
 
 
-def save(setup: Setup, trainer: Trainer, console: Console) -> bool | None:
-    """Write the checkpoint if --save was given: True if written, False if it failed."""
+def save(setup: Setup, trainer: Trainer, console: Console, path: str | None = None) -> bool | None:
+    """Write the checkpoint to `path` or --save, if --save was given: True if written,
+    False if it failed."""
     if not setup.save:
         return None
+    path = path or setup.save
     try:
-        checkpoint.save(setup.save, trainer)
+        checkpoint.save(path, trainer)
     except CheckpointError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return False
-    console.print(f"saved {setup.save} (step {trainer.step_count})")
+    console.print(f"saved {path} (step {trainer.step_count})")
     return True

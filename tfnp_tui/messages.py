@@ -33,7 +33,8 @@ class Stopped(Message):
 
     generation: int
     kind: str
-    reason: str
+    reason: str  # the whole story, for the notification
+    short: str = ""  # a few words that fit the status line (else the reason)
 
 
 @dataclass
@@ -59,3 +60,4 @@ class Saved(Message):
     path: str
     step: int
     error: str | None = None
+    generation: int = -1  # the trainer generation that was saved

@@ -1,6 +1,7 @@
 """The command line: --headless training, its files, and one clear line for every mistake."""
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -20,6 +21,16 @@ def run(argv, capsys):
     return status, out, err
 
 
+def records(path):
+    """Every JSON record of a metrics file, in order."""
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def epochs(path):
+    """The epoch records of a metrics file (the header records have no "epoch" key)."""
+    return [r for r in records(path) if "epoch" in r]
+
+
 def test_headless_trains_prints_a_line_per_epoch_and_a_summary(capsys):
     status, out, err = run(FAST, capsys)
     assert status == 0, err
@@ -32,7 +43,7 @@ def test_metrics_out_writes_one_json_object_per_epoch(tmp_path, capsys):
     path = tmp_path / "m.jsonl"
     status, _, err = run([*FAST, "--metrics-out", str(path)], capsys)
     assert status == 0, err
-    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    rows = epochs(path)
     assert [r["epoch"] for r in rows] == [1, 2, 3]
     for key in ("epoch", "step", "loss", "acc", "val_loss", "val_acc", "lr", "grad_norm", "seconds"):
         assert key in rows[0]
@@ -50,8 +61,7 @@ def test_save_then_load_goes_on_where_it_stopped(tmp_path, capsys):
     )
     status, out, err = run(["--headless", "--load", str(ckpt), "--epochs", "4", "--metrics-out", str(part)], capsys)
     assert status == 0, err
-    resumed = [json.loads(line) for line in part.read_text().splitlines()]
-    expected = [json.loads(line) for line in full.read_text().splitlines()]
+    resumed, expected = epochs(part), epochs(full)
     assert [r["loss"] for r in resumed] == [r["loss"] for r in expected]  # bit-identical
     status, out, _ = run(["--headless", "--load", str(ckpt)], capsys)  # not saved again: still at epoch 2
     assert status == 0
@@ -172,8 +182,87 @@ def test_a_diverging_run_stops_with_one_line_and_keeps_the_last_good_parameters(
     status, out, err = run([*FAST, "--lr", "1e35", "--save", str(ckpt)], capsys)
     assert status == 2
     assert err.count("\n") == 1 and "training diverged at step 1: the update is not finite" in err
-    saved = checkpoint.load(ckpt)
+    assert f"the last good parameters are in {tmp_path / 'run.diverged.npz'}" in err
+    saved = checkpoint.load(tmp_path / "run.diverged.npz")
     assert saved.position["step"] == 0 and all(np.isfinite(p).all() for p in saved.params.values())
+    assert not ckpt.exists()  # --save is for a run that made it
+
+
+def test_a_run_never_replaces_a_checkpoint_it_did_not_load(tmp_path, capsys):
+    keep = tmp_path / "keep.npz"
+    assert run([*FAST, "--save", str(keep)], capsys)[0] == 0
+    good = keep.read_bytes()
+    status, out, err = run([*FAST, "--lr", "1e4", "--save", str(keep)], capsys)  # a fresh run, to diverge
+    assert status == 2 and err.count("\n") == 1 and "epoch" not in out  # refused before training
+    assert f"{keep} already exists and this run did not load it: --load it to go on from it, choose another " \
+           "--save path, or add --overwrite to replace it" in err  # fmt: skip
+    assert keep.read_bytes() == good
+    status, _, err = run(["--headless", "--load", str(keep), "--epochs", "5", "--lr", "1e35", "--save", str(keep)],
+                         capsys)  # fmt: skip
+    assert status == 2 and "keep.diverged.npz" in err  # the loaded file is the run's own, and still kept whole
+    assert keep.read_bytes() == good
+    assert checkpoint.load(tmp_path / "keep.diverged.npz").position["step"] == 30
+    assert run([*FAST, "--epochs", "1", "--save", str(keep), "--overwrite"], capsys)[0] == 0
+    assert checkpoint.load(keep).position["epoch"] == 1  # replaced, as asked
+    assert run(["--headless", "--load", str(keep), "--epochs", "2", "--save", str(keep)], capsys)[0] == 0
+    assert checkpoint.load(keep).position["epoch"] == 2  # going on from it writes it again
+
+
+def test_a_diverged_run_never_replaces_an_earlier_diverged_file(tmp_path, capsys):
+    (tmp_path / "run.diverged.npz").write_text("an earlier run's")
+    status, _, err = run([*FAST, "--lr", "1e35", "--save", str(tmp_path / "run.npz")], capsys)
+    assert status == 2 and f"are in {tmp_path / 'run.diverged-2.npz'}" in err
+    assert (tmp_path / "run.diverged.npz").read_text() == "an earlier run's"
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
+@pytest.mark.parametrize("flag", ["--save", "--metrics-out"])
+def test_a_path_that_cannot_take_a_file_is_refused_before_training(flag, capsys):
+    status, out, err = run([*FAST, flag, "/proc/x.out"], capsys)  # os.access says yes to root here
+    assert status == 2 and err.count("\n") == 1 and "/proc/x.out: cannot be written" in err
+    assert "epoch" not in out
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_a_full_disk_for_the_metrics_is_one_line_and_exit_2(tmp_path, capsys):
+    status, out, err = run([*FAST, "--metrics-out", "/dev/full", "--save", str(tmp_path / "r.npz")], capsys)
+    assert status == 2 and err == "tfnp-tui: error: /dev/full: cannot be written (No space left on device)\n"
+    assert checkpoint.load(tmp_path / "r.npz").position["step"] == 10  # the training so far is kept
+
+
+def test_a_resumed_run_continues_the_metrics_file_from_the_checkpoint(tmp_path, capsys):
+    ckpt, metrics = tmp_path / "r.npz", tmp_path / "m.jsonl"
+    assert run([*FAST, "--epochs", "2", "--save", str(ckpt), "--metrics-out", str(metrics)], capsys)[0] == 0
+    lost = ["--headless", "--load", str(ckpt), "--epochs", "4", "--metrics-out", str(metrics)]
+    assert run(lost, capsys)[0] == 0  # went on to epoch 4, and its checkpoint was never written
+    assert run(lost, capsys)[0] == 0  # so the next run goes on from epoch 2 again
+    assert [r.get("epoch") for r in records(metrics)] == [None, 1, 2, 3, 4]
+    assert records(metrics)[0]["record"] == "header" and records(metrics)[0]["train"]["epochs"] == 2
+
+
+def test_version(capsys):
+    from engine import __version__
+
+    status, out, _ = run(["--version"], capsys)
+    assert status == 0 and out == f"tfnp-tui {__version__}\n"
+
+
+def test_another_task_takes_the_causal_mask_from_its_needs_and_the_command_line(tmp_path, capsys):
+    data = tmp_path / "t.txt"
+    data.write_text("abcdefghijklmnopqrst" * 20)  # 20 characters, like the synthetic tasks' vocabulary
+    ckpt = tmp_path / "t.npz"
+    args = ["--headless", "--task", "text", "--data", str(data), "--seq-len", "8", "--samples", "64", "--epochs", "1"]
+    assert run([*args, "--save", str(ckpt)], capsys)[0] == 0
+    new = ["--headless", "--load", str(ckpt), "--task", "reverse", "--samples", "64", "--epochs", "1"]
+    status, out, err = run(new, capsys)
+    assert status == 0, err
+    assert "causal" not in out.splitlines()[0]  # reverse reads the whole sequence
+    status, out, err = run([*new, "--no-causal", "--activation", "gelu"], capsys)
+    assert status == 0 and "gelu" in out.splitlines()[0] and "causal" not in out.splitlines()[0], err
+    status, out, err = run([*new, "--causal"], capsys)
+    assert status == 0 and "causal" in out.splitlines()[0], err
+    status, _, err = run(["--headless", "--load", str(ckpt), "--data", str(data), "--no-causal"], capsys)
+    assert status == 2 and "causal" in err  # the same task goes on as it was trained
 
 
 def test_running_out_of_memory_mid_run_is_one_line_and_keeps_the_parameters(tmp_path, capsys, monkeypatch):

@@ -2,7 +2,6 @@
 engine did and what the panels show."""
 
 import json
-import os
 import re
 import time
 
@@ -158,8 +157,10 @@ async def test_w_saves_a_checkpoint_that_loads(tmp_path):
 
 
 async def test_an_unwritable_save_path_is_reported_and_training_goes_on(tmp_path):
-    app = make_lab("--save", str(tmp_path / "no-such-dir" / "x.npz"))
+    (tmp_path / "gone").mkdir()
+    app = make_lab("--save", str(tmp_path / "gone" / "x.npz"))
     async with app.run_test(size=SIZE) as pilot:
+        (tmp_path / "gone").rmdir()  # after the start-up check: the save fails
         await press(pilot, "s", "w")
         assert "could not save" in screen_text(app)
         await press(pilot, "s")
@@ -167,8 +168,10 @@ async def test_an_unwritable_save_path_is_reported_and_training_goes_on(tmp_path
 
 
 async def test_a_failed_save_stays_on_screen_while_training_runs(tmp_path):
-    app = make_lab("--save", str(tmp_path / "no-such-dir" / "x.npz"), "--epochs", "1000")
+    (tmp_path / "gone").mkdir()
+    app = make_lab("--save", str(tmp_path / "gone" / "x.npz"), "--epochs", "1000")
     async with app.run_test(size=SIZE) as pilot:
+        (tmp_path / "gone").rmdir()
         await pilot.press("space")
         await pilot.pause(0.2)
         await pilot.press("w")
@@ -187,7 +190,8 @@ async def test_metrics_out_gets_a_line_per_epoch_from_the_lab_too(tmp_path):
     app = make_lab("--metrics-out", str(path))
     async with app.run_test(size=SIZE) as pilot:
         await press(pilot, "n", "n")
-    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    header, *rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert header["record"] == "header" and header["train"]["task"] == "next"
     assert [r["epoch"] for r in rows] == [1, 2] and rows[1]["step"] == 400
     assert set(rows[0]) >= {"epoch", "step", "loss", "acc", "val_loss", "val_acc", "lr", "grad_norm", "seconds"}
 
@@ -198,7 +202,7 @@ async def test_a_reset_starts_the_metrics_file_afresh(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await press(pilot, "n", "n", "r", "y", "n")
     rows = [json.loads(line) for line in path.read_text().splitlines()]
-    assert [r["epoch"] for r in rows] == [1]  # the new run's, not two runs mixed
+    assert [r.get("epoch") for r in rows] == [None, 1]  # the new run's header and epoch, not two runs mixed
 
 
 async def test_a_metrics_file_that_becomes_unwritable_is_said_and_training_goes_on(tmp_path):
@@ -457,5 +461,69 @@ async def test_loading_a_checkpoint_starts_where_it_stopped(tmp_path):
         assert app.trainer.step_count == 201
 
 
-def test_no_screenshot_files_leak(tmp_path):
-    assert not [f for f in os.listdir(".") if f.startswith("tfnp-screenshot-")]
+async def test_q_with_save_saves_first_and_says_so_after(tmp_path):
+    path = tmp_path / "run.npz"
+    app = make_lab("--save", str(path))
+    async with app.run_test(size=SIZE) as pilot:
+        await press(pilot, "s", "s", "s")
+        await pilot.press("q")
+    assert checkpoint.load(path).position["step"] == 3
+    assert app.exit_lines == [f"saved {path} (step 3)"]
+
+
+async def test_q_without_save_says_the_training_was_not_saved():
+    app = make_lab()
+    async with app.run_test(size=SIZE) as pilot:
+        await press(pilot, "s", "s")
+        await pilot.press("q")
+    assert app.exit_lines == ["not saved: 2 steps trained since the start (w saves in the lab; --save FILE also "
+                              "saves on quit)"]  # fmt: skip
+    app = make_lab()
+    async with app.run_test(size=SIZE) as pilot:
+        await press(pilot, "s", "w")
+        await pilot.press("q")
+    assert app.exit_lines == []  # nothing trained since the save
+
+
+async def test_q_whose_save_fails_keeps_the_lab_open_once(tmp_path):
+    (tmp_path / "gone").mkdir()
+    app = make_lab("--save", str(tmp_path / "gone" / "x.npz"))
+    async with app.run_test(size=SIZE) as pilot:
+        (tmp_path / "gone").rmdir()
+        await press(pilot, "s", "q")
+        assert app.is_running and "q again quits without saving" in screen_text(app)
+        await pilot.press("q")
+    assert not app.is_running
+    assert app.exit_lines == [f"not saved: 1 step trained since the start ({tmp_path / 'gone' / 'x.npz'} could not be "
+                              "written)"]  # fmt: skip
+
+
+async def test_the_default_save_path_replaces_no_earlier_file(tmp_path):
+    (tmp_path / "tfnp-checkpoint.npz").write_text("an earlier run's")
+    app = make_lab()
+    async with app.run_test(size=SIZE) as pilot:
+        await press(pilot, "s", "w")
+        assert "saved" in screen_text(app) and "tfnp-checkpoint-2.npz" in screen_text(app)
+    assert (tmp_path / "tfnp-checkpoint.npz").read_text() == "an earlier run's"
+    assert checkpoint.load(tmp_path / "tfnp-checkpoint-2.npz").position["step"] == 1
+
+
+async def test_the_enlarge_message_follows_each_resize():
+    app = make_lab()
+    async with app.run_test(size=(70, 20)) as pilot:
+        await settle(pilot)
+        await pilot.resize_terminal(75, 22)
+        await settle(pilot)
+        assert "Enlarge the terminal to at least 80x24 (it is 75x22)" in screen_text(app)
+
+
+async def test_a_huge_loss_prints_short_and_the_divergence_fits_the_status_line():
+    app = make_lab("--lr", "1e35")
+    async with app.run_test(size=(80, 24)) as pilot:
+        status = app.query_one(StatusLine)
+        status.loss = 8540105041688540479488.0
+        await settle(pilot)
+        assert "loss 8.54e+21" in screen_text(app)
+        await press(pilot, "n")
+        line = screen_text(app).splitlines()[1]
+        assert line.strip().startswith("diverged at step 1: the update is not finite") and "…" not in line

@@ -34,10 +34,10 @@ KEYS = [
     ]),
     ("tools", [
         ("g", "gradient check of the current model against finite differences (pauses training)"),
-        ("w", "save a checkpoint"),
+        ("w", "save a checkpoint (to --save; else tfnp-checkpoint.npz, or the first free name beside it)"),
         ("ctrl+s", "save an SVG screenshot"),
         ("?", "this help"),
-        ("q", "quit"),
+        ("q", "quit (with --save: save first; says on the way out whether the training was saved)"),
     ]),
 ]  # fmt: skip
 

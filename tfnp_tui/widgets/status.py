@@ -10,6 +10,8 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from ..numbers import loss_text
+
 HOLD_SECONDS = 6.0  # a warning or error stays this long before routine news may replace it
 
 
@@ -36,7 +38,7 @@ class StatusLine(Widget):
         text = Text()
         text.append("● running" if self.running else "○ paused", style="bold green" if self.running else "bold yellow")
         text.append(f"  epoch {self.epoch}  step {self.step}  ")
-        text.append(f"loss {self.loss:.4f}" if math.isfinite(self.loss) else "loss -", style="bold")
+        text.append(f"loss {'-' if math.isnan(self.loss) else loss_text(self.loss)}", style="bold")
         text.append(f"  task {self.task_name}  {self.optimizer_name} lr {self.lr:.1e}")
         room = self.size.width - 2  # the padding
         for extra in (f"  {self.rate:,.0f} steps/s" if self.running and math.isfinite(self.rate) else "",
