@@ -29,8 +29,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.dirname(__file__))
 
 from engine import ModelConfig, TransformerEncoder  # noqa: E402
-from engine.backend import get_backend, keep_freed_memory  # noqa: E402
-from engine.optim import Adam  # noqa: E402
+from engine.runtime.backend import get_backend, keep_freed_memory  # noqa: E402
+from engine.training.optim import Adam  # noqa: E402
 
 # name: (vocab, seq_len, d_model, heads, layers, d_ff, batch)
 CONFIGS = {
@@ -117,7 +117,9 @@ def engine_step(name: str, device: str):
     def step():  # as the Trainer does it: one Adam update over the flat parameter vector
         _, grads = fwd_bwd()
         g = model.layout.flatten(grads, out=flat_grad)
-        optimizer.step_flat(model.flat, g, 1e-4)
+        u = optimizer.updates(model.flat, g, 1e-4)
+        optimizer.commit()
+        model.flat -= u
 
     return fwd_bwd, step, sync
 

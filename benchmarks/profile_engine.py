@@ -5,7 +5,7 @@
 
 For line-by-line timings, line_profiler works on the same loop:
     pip install line_profiler
-    LINE_PROFILE=1 python benchmarks/profile_engine.py mid --lines engine.attention.backward
+    LINE_PROFILE=1 python benchmarks/profile_engine.py mid --lines engine.components.attention.backward
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 from bench_engine import CONFIGS, engine_step  # noqa: E402
 
-from engine.backend import keep_freed_memory  # noqa: E402
+from engine.runtime.backend import keep_freed_memory  # noqa: E402
 
 
 def resolve(dotted: str):

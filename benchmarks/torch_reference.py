@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine import ModelConfig
-from engine.positional import sinusoidal
+from engine.components.positional import sinusoidal
 
 
 class TorchEncoder(nn.Module):

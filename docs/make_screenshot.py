@@ -23,7 +23,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 async def shoot(size: tuple[int, int], filename: str) -> None:
     app = TfnpLab(build(build_parser().parse_args(ARGV)))
-    app.show_rate = False
     async with app.run_test(size=size) as pilot:
         for _ in range(6):
             await pilot.press("n")

@@ -1,8 +1,16 @@
-"""tfnp engine: a Transformer encoder in NumPy with every backward pass written by hand."""
+"""tfnp engine: a Transformer encoder in NumPy with every backward pass written by hand.
+
+Where things are:
+    config.py  model.py  gradcheck.py   what to build, the model, and the check of its gradients
+    components/   one pure forward/backward pair per layer
+    training/     the task rules and tasks, optimizers, the Trainer, reports, checkpoints
+    runtime/      NumPy or CuPy, the flat parameter layout, file errors, memory estimates
+"""
 
 from .config import ModelConfig, TrainConfig
 from .model import TransformerEncoder
+from .training.trainer import Trainer
 
 __version__ = "0.2.0"  # the project's version: pyproject.toml reads it from here
 
-__all__ = ["__version__", "ModelConfig", "TrainConfig", "TransformerEncoder"]
+__all__ = ["__version__", "ModelConfig", "TrainConfig", "Trainer", "TransformerEncoder"]

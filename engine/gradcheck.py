@@ -1,17 +1,22 @@
 """Gradient check: analytic gradients against central finite differences, in float64.
 
-    numeric_i = (f(x + h e_i) - f(x - h e_i)) / 2h          h = 1e-5, for each checked entry i
-    error     = max_i |analytic_i - numeric_i| / scale       one number per tensor
-    scale     = max(max_i |analytic_i|, max_i |numeric_i|, 1e-3 * the largest gradient of any tensor)
+For each checked entry i of a tensor (e_i the unit step there):
 
-The error is the max-norm relative error of the tensor: every entry's difference is
-measured against the tensor's largest gradient, so a wrong small entry is caught as surely
-as a wrong large one, while the finite differences' own rounding noise (about 1e-16 |f| / h
-per entry) is not mistaken for an error. The floor at a thousandth of the model's largest
-gradient is for tensors whose exact gradient is zero: the key bias, for one, since softmax
-ignores a constant added to a whole row of scores; their own scale is pure rounding noise.
-Large tensors are checked on a seeded random sample of entries. `check_model` is what the
-tests and the lab's `g` key call; `check` is the same comparison for any function.
+    h_i       = 1e-5 * max(1, |x_i|)
+    numeric_i = (f(x + h_i e_i) - f(x - h_i e_i)) / 2h_i
+    noise_i   = 8 sigma / h_i                                what f's rounding can do to numeric_i
+    error     = max_i |analytic_i - numeric_i| / max(scale, noise_i / tolerance)
+    scale     = max_i max(|analytic_i|, |numeric_i|)         the tensor's own size
+
+A tensor passes at error <= 1e-6: each entry agrees to a millionth of the tensor's largest
+gradient, or to within the finite differences' noise where that is larger. sigma, the
+rounding error of one computed f, is measured (on 8 entries a tensor, from f at x +- h/4),
+not read off |f|: a tiny loss is computed from logits near 10. A tensor whose analytic and
+numeric gradients are both under the noise is reported as zero (the key bias). A step that
+switches a ReLU unit (crosses a kink) is retried at h/16 and h/256, then left out and
+counted; an entry that disagrees is confirmed by Richardson extrapolation before it fails.
+docs/backprop.md ("Checking it") derives all this. `check_model` is what the tests and the
+lab's `g` key call; `check` is the same comparison for any function.
 """
 
 from __future__ import annotations
@@ -19,16 +24,25 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
-from . import loss as cross_entropy
+from .components import loss as cross_entropy
 from .config import ModelConfig
 from .model import TransformerEncoder
 
-STEP = 1e-5  # h: the finite-difference step (float64)
+STEP = 1e-5  # h: the finite-difference step, relative to max(1, |x_i|) (float64)
 TOLERANCE = 1e-6  # a tensor passes when its max relative error is at most this
-FLOOR = 1e-3  # the smallest scale, as a fraction of the largest gradient of any tensor
+NOISE_SIGMAS = 8.0  # noise_i: this many times f's measured rounding error, over the step
+NOISE_SAMPLES = 8  # entries per tensor on which f's rounding error is measured
+KINK_SHRINK = 16.0  # a step that crosses a ReLU kink is retried this many times smaller
+KINK_TRIES = 3  # steps tried before an entry is left out as at a kink: h, h/16, h/256
+UNIT_ROUNDOFF = float(np.finfo(np.float64).eps) / 2  # 1.1e-16: the smallest rounding of any f
+J_WEIGHT = 2 + 4 * (15 / 16) ** 2 + 2 / 16**2  # 5.52: the variance of J (rounding_samples) / sigma^2
+
+# f() returns the scalar, or (scalar, pattern): the on/off state of every ReLU unit
+Evaluation = float | tuple[float, np.ndarray | None]
 
 
 @dataclass(frozen=True)
@@ -36,15 +50,19 @@ class TensorCheck:
     """The comparison for one tensor."""
 
     name: str
-    max_rel_error: float  # worst entry
+    max_rel_error: float  # worst entry: |analytic - numeric| / max(scale, noise / tolerance)
     analytic_norm: float  # L2 norm of the analytic gradient over the checked entries
     numeric_norm: float  # the same for the finite differences
     checked: int  # entries compared
     size: int  # entries in the tensor
     tolerance: float = TOLERANCE
+    at_kinks: int = 0  # entries left out: every step tried crossed a ReLU kink
+    zero: bool = False  # analytic and numeric gradients are both under the noise: zero up to rounding
+    noise: float = 0.0  # the largest noise_i: what the finite differences cannot resolve
 
     @property
     def passed(self) -> bool:
+        """True when the worst entry is within the tolerance (entries at kinks not counted)."""
         return bool(self.max_rel_error <= self.tolerance)
 
 
@@ -58,6 +76,7 @@ class GradcheckReport:
 
     @property
     def passed(self) -> bool:
+        """True when every tensor passes."""
         return all(t.passed for t in self.tensors)
 
     @property
@@ -67,17 +86,48 @@ class GradcheckReport:
 
     @property
     def max_rel_error(self) -> float:
+        """The worst tensor's error."""
         return max(t.max_rel_error for t in self.tensors)
 
+    @property
+    def at_kinks(self) -> int:
+        """Entries left out over all tensors because every step tried crossed a ReLU kink."""
+        return sum(t.at_kinks for t in self.tensors)
+
     def table(self) -> str:
-        """A plain-text table, one row per tensor (what a failing test prints)."""
-        rows = [f"{'tensor':28} {'max rel err':>11} {'analytic':>10} {'numeric':>10} {'checked':>9}  ok"]
+        """Plain text, a row per tensor (what a failing test prints): the lab's columns, the noise, kinks."""
+        rows = [f"{'tensor':28} {'max rel err':>11} {'analytic':>10} {'numeric':>10} {'entries':>9}       {'noise':>8}"]
         for t in self.tensors:
+            zero = t.zero and t.passed  # zero up to rounding: no error figure to show
+            error = "below noise" if zero else f"{t.max_rel_error:.1e}"
+            verdict = "FAIL" if not t.passed else "zero" if zero else "pass"
+            kinks = f"  {t.at_kinks} at kinks" if t.at_kinks else ""
             rows.append(
-                f"{t.name:28} {t.max_rel_error:11.2e} {t.analytic_norm:10.3e} "
-                f"{t.numeric_norm:10.3e} {t.checked:>4}/{t.size:<4}  {'yes' if t.passed else 'NO'}"
+                f"{t.name:28} {error:>11} {t.analytic_norm:10.3e} {t.numeric_norm:10.3e} "
+                f"{f'{t.checked}/{t.size}':>9}  {verdict:4}  {t.noise:8.1e}{kinks}"
             )
         return "\n".join(rows)
+
+
+class Difference(NamedTuple):
+    """A central difference at one entry, and the evaluations it came from."""
+
+    numeric: float  # (f(x + h e_i) - f(x - h e_i)) / 2h
+    step: float  # h, as rounding left it: half the distance between the two points
+    plus: float  # f(x + h e_i)
+    minus: float  # f(x - h e_i)
+
+
+def split(value: Evaluation) -> tuple[float, np.ndarray | None]:
+    """f()'s return as (scalar, ReLU pattern or None)."""
+    if isinstance(value, tuple):
+        return float(value[0]), value[1]
+    return float(value), None
+
+
+def same_side(pattern, base) -> bool:
+    """True when no ReLU unit switched on or off between the two points."""
+    return pattern is None or base is None or np.array_equal(pattern, base)
 
 
 def sample_indices(size: int, max_entries: int | None, rng: np.random.Generator) -> np.ndarray:
@@ -87,54 +137,141 @@ def sample_indices(size: int, max_entries: int | None, rng: np.random.Generator)
     return np.sort(rng.choice(size, size=max_entries, replace=False))
 
 
-def numeric_gradient(f: Callable[[], float], x: np.ndarray, flat_indices, h: float = STEP):
-    """Central differences of f() w.r.t. the given entries of x, perturbed in place."""
-    flat = x.reshape(-1)  # a view: writing it moves x
-    out = np.empty(len(flat_indices))
-    for j, i in enumerate(flat_indices):
-        original = flat[i]
-        flat[i] = original + h
-        f_plus = f()
-        flat[i] = original - h
-        f_minus = f()
+def moved(f: Callable[[], Evaluation], flat: np.ndarray, i: int, step: float):
+    """f with entry i of flat moved by step and put back: (value, pattern, the step taken)."""
+    original = flat[i]
+    flat[i] = original + step
+    taken = float(flat[i] - original)  # exact: the step as float64 could represent it
+    try:
+        value, pattern = split(f())
+    finally:
         flat[i] = original
-        out[j] = (f_plus - f_minus) / (2 * h)
-    return out
+    return value, pattern, taken
+
+
+def central_difference(f, flat: np.ndarray, i: int, step: float, base, tries: int = KINK_TRIES) -> Difference | None:
+    """The central difference at entry i, the step shrunk while it crosses a ReLU kink;
+    None when every step tried crosses one."""
+    for _ in range(tries):
+        plus, p_plus, h_plus = moved(f, flat, i, step)
+        minus, p_minus, h_minus = moved(f, flat, i, -step)
+        if same_side(p_plus, base) and same_side(p_minus, base):
+            width = h_plus - h_minus  # 2h
+            return Difference((plus - minus) / width, width / 2, plus, minus)
+        step /= KINK_SHRINK
+    return None
+
+
+def richardson(f, flat: np.ndarray, i: int, d: Difference, base) -> tuple[float, float]:
+    """(4 D(h/2) - D(h)) / 3: the h^2 error cancelled; and how much more its rounding
+    weighs than D(h)'s (3: (4 * 2 + 1) / 3). D(h) and 1 when h/2 crosses a kink."""
+    half = central_difference(f, flat, i, d.step / 2, base, tries=1)
+    if half is None:  # h/2 crossed a kink that h did not: keep D(h)
+        return d.numeric, 1.0
+    return (4 * half.numeric - d.numeric) / 3, 3.0
+
+
+def rounding_samples(f, flat: np.ndarray, idx, diffs, f0: float, base) -> list[float]:
+    """Samples of f's rounding error, taken on up to NOISE_SAMPLES entries whose steps moved f:
+    with d = h/4,  J = f(+d) + f(-d) - 2 f0 - (f(+h) + f(-h) - 2 f0) / 16  cancels f's Taylor
+    terms below the fourth order (h^4 / 205 times the fourth derivative is left), so J is
+    rounding: independent errors of size sigma give J^2 = J_WEIGHT sigma^2 on average.
+    Returns the J^2."""
+    moving = [j for j, d in enumerate(diffs) if d is not None and (d.plus != f0 or d.minus != f0)]
+    squares = []
+    for j in moving[:: max(1, len(moving) // NOISE_SAMPLES)][:NOISE_SAMPLES]:
+        d = diffs[j]
+        plus, p_plus, d_plus = moved(f, flat, idx[j], d.step / 4)
+        minus, p_minus, d_minus = moved(f, flat, idx[j], -d.step / 4)
+        if same_side(p_plus, base) and same_side(p_minus, base):
+            r = ((d_plus - d_minus) / (2 * d.step)) ** 2  # (d / h)^2: 1/16 up to the steps' rounding
+            squares.append((plus + minus - 2 * f0 - r * (d.plus + d.minus - 2 * f0)) ** 2)
+    return squares
+
+
+class Measured(NamedTuple):
+    """One tensor's finite differences, before they are compared."""
+
+    name: str
+    f: Callable[[], Evaluation]
+    flat: np.ndarray  # the tensor, flattened (a view)
+    analytic: np.ndarray  # (len(idx),) the claimed gradient at the checked entries
+    idx: np.ndarray  # the checked flat indices
+    diffs: list  # Difference per checked entry, None where every step crossed a kink
+    f0: float  # f at the unmoved point
+    base: np.ndarray | None  # the ReLU pattern at the unmoved point
+    squares: list[float]  # samples J^2 of f's rounding error
+
+
+def measure(name: str, f, x: np.ndarray, analytic: np.ndarray, idx) -> Measured:
+    """Central differences at the entries idx of x, and samples of f's rounding error."""
+    flat = x.reshape(-1)  # a view: writing it moves x
+    f0, base = split(f())
+    diffs = [central_difference(f, flat, i, STEP * max(1.0, abs(flat[i])), base) for i in idx]
+    squares = rounding_samples(f, flat, idx, diffs, f0, base)
+    a = np.asarray(analytic, dtype=np.float64).reshape(-1)[idx]
+    return Measured(name, f, flat, a, idx, diffs, f0, base, squares)
+
+
+def sigma_of(squares: list[float]) -> float:
+    """The rounding error of one computed f estimated from samples J^2 (0 with none)."""
+    return float(np.sqrt(np.mean(squares) / J_WEIGHT)) if squares else 0.0
+
+
+def compare(t: Measured, sigma: float, tolerance: float) -> TensorCheck:
+    """One tensor's verdict: numeric against analytic, disagreements confirmed by Richardson."""
+    keep = [j for j, d in enumerate(t.diffs) if d is not None]
+    a = t.analytic[keep]  # (checked,)
+    n = np.array([t.diffs[j].numeric for j in keep])  # (checked,)
+    noise = np.array([NOISE_SIGMAS * sigma / t.diffs[j].step for j in keep])  # (checked,)
+    scale = max(np.abs(a).max(initial=0), np.abs(n).max(initial=0))
+    for k in np.flatnonzero(np.abs(a - n) > np.maximum(tolerance * scale, noise)):
+        j = keep[k]
+        n[k], weight = richardson(t.f, t.flat, t.idx[j], t.diffs[j], t.base)
+        noise[k] *= weight
+    scale = max(np.abs(a).max(initial=0), np.abs(n).max(initial=0), np.finfo(np.float64).tiny)
+    errors = np.abs(a - n) / np.maximum(scale, noise / tolerance)  # (checked,)
+    return TensorCheck(
+        name=t.name,
+        max_rel_error=float(errors.max(initial=0)),
+        analytic_norm=float(np.linalg.norm(a)),
+        numeric_norm=float(np.linalg.norm(n)),
+        checked=len(keep),
+        size=t.flat.size,
+        tolerance=tolerance,
+        at_kinks=len(t.idx) - len(keep),
+        zero=bool(keep) and bool(np.all(np.maximum(np.abs(a), np.abs(n)) <= noise)),
+        noise=float(noise.max(initial=0)),
+    )
 
 
 def check(
-    tensors: dict[str, tuple[Callable[[], float], np.ndarray, np.ndarray]],
+    tensors: dict[str, tuple[Callable[[], Evaluation], np.ndarray, np.ndarray]],
     max_entries: int | None = None, seed: int = 0, tolerance: float = TOLERANCE,
 ) -> list[TensorCheck]:  # fmt: skip
     """Compare analytic gradients with finite differences.
 
     tensors maps a name to (f, x, analytic): f() computes the scalar from x, a float64
-    array (moved in place and put back), and analytic is the claimed df/dx, shaped like x."""
+    array (moved in place and put back), and analytic is the claimed df/dx, shaped like x.
+    f() may also return (scalar, pattern), pattern the on/off state of every ReLU unit,
+    so that steps across a kink are seen. The tensors are taken to be inputs of one scalar
+    (f may differ in how it reaches them): its rounding error is measured on all of them
+    together, and on each alone where that is larger."""
     rng = np.random.default_rng(seed)
-    pairs = {}
+    measured = []
     for name, (f, x, analytic) in tensors.items():
         if x.dtype != np.float64:
             raise TypeError(f"{name}: gradient checks run in float64, got {x.dtype}")
-        idx = sample_indices(x.size, max_entries, rng)
-        a = np.asarray(analytic, dtype=np.float64).reshape(-1)[idx]
-        pairs[name] = (a, numeric_gradient(f, x, idx), x.size)
-    largest = max(max(np.abs(a).max(initial=0), np.abs(n).max(initial=0)) for a, n, _ in pairs.values())
-    floor = max(FLOOR * largest, np.finfo(np.float64).tiny)
-    checks = []
-    for name, (a, n, size) in pairs.items():
-        scale = max(np.abs(a).max(initial=0), np.abs(n).max(initial=0), floor)
-        checks.append(
-            TensorCheck(
-                name=name,
-                max_rel_error=float(np.abs(a - n).max(initial=0) / scale),
-                analytic_norm=float(np.linalg.norm(a)),
-                numeric_norm=float(np.linalg.norm(n)),
-                checked=len(a),
-                size=size,
-                tolerance=tolerance,
-            )
-        )
-    return checks
+        measured.append(measure(name, f, x, analytic, sample_indices(x.size, max_entries, rng)))
+    pooled = sigma_of([s for t in measured for s in t.squares])
+    return [compare(t, max(pooled, sigma_of(t.squares), UNIT_ROUNDOFF * abs(t.f0)), tolerance) for t in measured]
+
+
+def relu_pattern(cache) -> np.ndarray | None:
+    """Which ReLU units are on, over every block (the masks the forward pass cached); None
+    for GELU, which has no kink."""
+    masks = [c.ffn.act for c in cache.blocks if c.ffn.activation == "relu"]
+    return np.concatenate([m.reshape(-1) for m in masks]) if masks else None
 
 
 def check_model(
@@ -152,16 +289,14 @@ def check_model(
     tokens, targets = np.asarray(tokens), np.asarray(targets)
     x0 = m.params["embed"][tokens] + m.pe[: tokens.shape[1]]  # (B, T, C) input embeddings
 
-    def loss_of_params() -> float:
-        return cross_entropy.forward(m.forward(tokens)[0], targets)[0]
-
-    def loss_of_input() -> float:
-        return cross_entropy.forward(m.forward(tokens, x0=x0)[0], targets)[0]
+    def loss_and_pattern(x=None) -> tuple[float, np.ndarray | None]:
+        logits, cache = m.forward(tokens, x0=x)
+        return cross_entropy.forward(logits, targets)[0], relu_pattern(cache)
 
     logits, cache = m.forward(tokens)
     _, c_loss = cross_entropy.forward(logits, targets)
     grads, dx0 = m.backward(cross_entropy.backward(1.0, c_loss), cache)
-    tensors = {name: (loss_of_params, m.params[name], grads[name]) for name in m.params}
-    tensors["input"] = (loss_of_input, x0, dx0)
+    tensors = {name: (loss_and_pattern, m.params[name], grads[name]) for name in m.params}
+    tensors["input"] = (lambda: loss_and_pattern(x0), x0, dx0)
     checks = check(tensors, max_entries, seed, tolerance)
     return GradcheckReport(checks, time.perf_counter() - start, cfg.to_dict())

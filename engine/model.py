@@ -17,11 +17,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import attention, embedding, feedforward, layernorm, linear, loss
-from .backend import get_backend, to_numpy
+from .components import attention, embedding, feedforward, layernorm, linear, loss
+from .components.positional import sinusoidal
 from .config import ModelConfig
-from .layout import ParamLayout
-from .positional import sinusoidal
+from .runtime.backend import get_backend, to_numpy
+from .runtime.layout import ParamLayout
 
 ATTN = ("wq", "bq", "wk", "bk", "wv", "bv", "wo", "bo")
 FFN = ("w1", "b1", "w2", "b2")
@@ -43,6 +43,13 @@ def param_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
         shapes["ln_f.gamma"], shapes["ln_f.beta"] = (C,), (C,)
     shapes["head.w"], shapes["head.b"] = (C, V), (V,)
     return shapes
+
+
+def zero_by_design(name: str) -> bool:
+    """Whether a parameter's gradient is exactly zero for any input: the attention key bias,
+    since adding q·bk to every score of a query's row changes nothing after the softmax
+    (docs/backprop.md). The lab and the gradient check say so instead of calling it vanishing."""
+    return name.endswith(".attn.bk")
 
 
 def init_params(cfg: ModelConfig, seed: int = 0) -> dict[str, np.ndarray]:

@@ -4,6 +4,9 @@ Builds the model the flags (or --load) describe, compares every parameter tensor
 gradient and the input embeddings' with central finite differences in float64 on two
 training sequences, prints one row per tensor and exits 0 if every tensor passes, 1 if any
 fails. Small models are checked in every entry, larger ones in a sample of each tensor.
+The measure (engine/gradcheck.py) allows for the finite differences' own rounding noise, so
+a trained model at a tiny loss is judged as soundly as a fresh one; a tensor whose gradient
+is zero up to rounding is shown as zero, and entries at a ReLU kink are counted, not compared.
 """
 
 from __future__ import annotations
@@ -12,8 +15,8 @@ from rich.console import Console
 
 from engine.gradcheck import check_model
 
-from .cli import Setup
 from .describe import describe, gradcheck_table, gradcheck_verdict
+from .setup import Setup
 
 EVERY_ENTRY_UP_TO = 20_000  # parameters: a model this small is checked in every entry
 SAMPLE = 64  # entries checked per tensor in a larger model

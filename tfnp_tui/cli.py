@@ -10,23 +10,20 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from dataclasses import dataclass, fields
+from dataclasses import fields
 
 from engine import ModelConfig, TrainConfig, __version__
-from engine.backend import DeviceError, keep_freed_memory
-from engine.checkpoint import PARAMETER_FREE, Checkpoint, CheckpointError
-from engine.checkpoint import load as load_checkpoint
-from engine.checkpoint import restore as restore_checkpoint
-from engine.config import ACTIVATIONS, DEVICES, DTYPES, OPTIMIZERS, SCHEDULES, TASKS
-from engine.memory import available_bytes, training_bytes
-from engine.tasks import TaskError, make_task
-from engine.trainer import Trainer
+from engine.config import ACTIVATIONS, DEVICES, DTYPES, OPTIMIZERS, SCHEDULES, TASKS, model_defaults
+from engine.runtime.backend import DeviceError, keep_freed_memory
+from engine.runtime.memory import available_bytes, training_bytes
+from engine.training.checkpoint import PARAMETER_FREE, Checkpoint, CheckpointError
+from engine.training.checkpoint import load as load_checkpoint
+from engine.training.checkpoint import restore as restore_checkpoint
+from engine.training.tasks import TaskError, make_task
+from engine.training.trainer import Trainer
 
-from .files import same_file, unused_path, writable
-from .metrics import MetricsLog, header_record
-
-PROG = "tfnp-tui"
-DEFAULT_SAVE = "tfnp-checkpoint.npz"
+from .files import same_file, writable
+from .setup import DEFAULT_SAVE, PROG, Setup
 
 # config field -> flag, for messages that name what the user typed
 MODEL_FLAGS = {
@@ -58,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Train a hand-written NumPy Transformer encoder and watch it learn.",
         epilog="Defaults reproduce the original setup: task next, vocabulary 20, sequence length 4, "
-        "d_model 32, d_ff 64, 1 head, 1 post-LN layer, ReLU, SGD.",
+        "d_model 32, d_ff 64, 1 head, 1 post-LN layer, ReLU, SGD. Every other task has defaults of its own "
+        "that make it learn; the first line of a run says what was chosen.",
     )
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     mode = p.add_mutually_exclusive_group()
@@ -76,11 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--val-samples", type=int, metavar="N", help="held-out sequences (default per task)")
     g = p.add_argument_group("model")
     g.add_argument("--vocab", type=int, metavar="V", help="vocabulary size (default 20; text: from the file)")
-    g.add_argument("--seq-len", type=int, metavar="T", help="sequence length (default 4)")
-    g.add_argument("--d-model", type=int, metavar="C", help="model width (default 32)")
-    g.add_argument("--heads", type=int, metavar="H", help="attention heads (default 1)")
-    g.add_argument("--layers", type=int, metavar="L", help="encoder layers (default 1)")
-    g.add_argument("--d-ff", type=int, metavar="F", help="feed-forward width (default 64)")
+    g.add_argument("--seq-len", type=int, metavar="T", help="sequence length (default 4; text 32)")
+    g.add_argument("--d-model", type=int, metavar="C", help="model width (default 32; text 64)")
+    g.add_argument("--heads", type=int, metavar="H", help="attention heads (default 1; text 4)")
+    g.add_argument("--layers", type=int, metavar="L", help="encoder layers (default 1; text 2)")
+    g.add_argument("--d-ff", type=int, metavar="F", help="feed-forward width (default 64; text 128)")
     g.add_argument(
         "--causal",
         action=argparse.BooleanOptionalAction,
@@ -89,19 +87,27 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--norm-first",
         action=argparse.BooleanOptionalAction,
-        help="pre-LN blocks and a final LayerNorm (default: post-LN)",
+        help="pre-LN blocks and a final LayerNorm (default: post-LN; text: pre-LN)",
     )
     g.add_argument("--activation", choices=ACTIVATIONS, help="feed-forward activation (default relu)")
     g.add_argument("--dtype", choices=DTYPES, help="float32 (default) or float64")
     g = p.add_argument_group("training")
-    g.add_argument("--optimizer", choices=OPTIMIZERS, help="default sgd")
-    g.add_argument("--lr", type=float, help="learning rate (default: sgd 0.01, adam 1e-3)")
+    g.add_argument(
+        "--optimizer",
+        choices=OPTIMIZERS,
+        help="default per task: sgd for next, adam for copy, reverse and sort, adamw for text",
+    )
+    g.add_argument(
+        "--lr", type=float, help="learning rate (default: the task's; another optimizer's own: sgd 0.01, adam 1e-3)"
+    )
     g.add_argument("--weight-decay", type=float, metavar="WD", help="AdamW's decoupled decay (default 0.01)")
     g.add_argument("--batch-size", type=int, metavar="B", help="sequences per step (default per task)")
     g.add_argument("--epochs", type=int, metavar="N", help="epochs to train (default per task)")
     g.add_argument("--seed", type=int, help="seeds the model, the data and the shuffling (default 0)")
     g.add_argument("--clip", type=float, metavar="NORM", help="clip the global gradient norm (default 0: off)")
-    g.add_argument("--schedule", choices=SCHEDULES, help="learning-rate schedule (default constant)")
+    g.add_argument(
+        "--schedule", choices=SCHEDULES, help="learning-rate schedule (default constant; cosine for sort and text)"
+    )
     g.add_argument("--warmup", type=int, metavar="STEPS", help="linear warm-up steps (default 0)")
     g.add_argument("--device", choices=DEVICES, help="cpu (default) or gpu (needs CuPy)")
     g = p.add_argument_group("files")
@@ -114,32 +120,6 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--load", metavar="FILE", help="checkpoint to start from")
     g.add_argument("--metrics-out", metavar="FILE", help="write one JSON line per epoch")
     return p
-
-
-@dataclass
-class Setup:
-    """Everything a run needs, built from the flags."""
-
-    trainer: Trainer
-    save: str | None
-    metrics_out: str | None
-    loaded: Checkpoint | None
-
-    def metrics_log(self) -> MetricsLog | None:
-        """--metrics-out's log: a run that goes on from a checkpoint continues the file from
-        the checkpoint's epoch. MetricsError if the file cannot be read or cut there."""
-        if self.metrics_out is None:
-            return None
-        resumed = self.trainer.step_count > 0
-        return MetricsLog(self.metrics_out, header_record(self.trainer), self.trainer.epoch if resumed else None)
-
-    def lab_save_path(self) -> str:
-        """Where the lab's w key writes: --save, else the default name unless a file of
-        another run is there (then the first free name beside it: nothing is replaced)."""
-        if self.save:
-            return self.save
-        loaded = self.loaded.path if self.loaded else None
-        return DEFAULT_SAVE if same_file(DEFAULT_SAVE, loaded) else unused_path(DEFAULT_SAVE)
 
 
 def given(args: argparse.Namespace, flags: dict[str, str]) -> dict:
@@ -169,7 +149,8 @@ def build(args: argparse.Namespace) -> Setup:
             new_task = train_kw.get("task", "next") != ckpt.train.get("task")
             model_kw = checked_against_checkpoint(ckpt, model_given, new_task)
         else:
-            model_kw, train_kw = dict(model_given), dict(train_given)
+            task = train_given.get("task", "next")
+            model_kw, train_kw = {**model_defaults(task), **model_given}, dict(train_given)
         ModelConfig(**model_kw)  # a bad size is named before the task is built with it
         train_cfg = TrainConfig(**train_kw)
         task = make_task_for(train_cfg, model_kw, ckpt)
@@ -205,7 +186,10 @@ def check_files(args: argparse.Namespace) -> None:
 
 
 # a saved setting that only made sense with the saved task or optimizer
-FOLLOWS = {"task": ("samples", "val_samples", "batch_size", "epochs", "data"), "optimizer": ("lr",)}
+FOLLOWS = {
+    "task": ("samples", "val_samples", "batch_size", "epochs", "data", "optimizer", "lr", "schedule"),
+    "optimizer": ("lr",),
+}
 
 
 def resumed_train_config(saved: dict, train_given: dict) -> dict:
@@ -259,16 +243,20 @@ def checked_against_checkpoint(ckpt: Checkpoint, model_given: dict, new_task: bo
 
 
 def fit_model_to_task(model_kw: dict, model_given: dict, task) -> dict:
-    """The text task brings its own vocabulary and needs a causal model."""
-    if task.name != "text":
-        return model_kw
-    if "vocab_size" in model_given and model_given["vocab_size"] != task.vocab_size:
-        raise UsageError(f"--vocab: the text task takes its vocabulary from the file ({task.vocab_size} characters)")
-    if model_given.get("causal") is False:
-        raise UsageError(
-            "--no-causal: the text task needs a causal model, or it reads the next character off its input"
-        )
-    return {**model_kw, "vocab_size": task.vocab_size, "causal": True}
+    """A task that reads a file brings its own vocabulary; one that needs a causal model gets one."""
+    if task.rules.reads_file:
+        if "vocab_size" in model_given and model_given["vocab_size"] != task.vocab_size:
+            raise UsageError(
+                f"--vocab: the {task.name} task takes its vocabulary from the file ({task.vocab_size} characters)"
+            )
+        model_kw = {**model_kw, "vocab_size": task.vocab_size}
+    if task.needs_causal:
+        if model_given.get("causal") is False:
+            raise UsageError(
+                f"--no-causal: the {task.name} task needs a causal model, or it reads the answer off its input"
+            )
+        model_kw = {**model_kw, "causal": True}
+    return model_kw
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,7 +6,7 @@ from rich.table import Table
 from rich.text import Text
 
 from engine.gradcheck import GradcheckReport
-from engine.trainer import Trainer
+from engine.training.trainer import Trainer
 
 
 def model_summary(trainer: Trainer) -> str:
@@ -38,35 +38,46 @@ def optimizer_summary(trainer: Trainer) -> str:
 
 
 def describe(trainer: Trainer) -> str:
-    """One line: task, model, optimizer, data, size, device."""
+    """One line, a run's first: everything it was set to, the task's own defaults included
+    (task, model, optimizer, data, size, device)."""
     t = trainer.train_cfg
     return (
         f"tfnp  task {t.task}  {model_summary(trainer)}  {optimizer_summary(trainer)}  "
-        f"{len(trainer.task.train_tokens)} samples  batch {t.batch_size}  {t.epochs} epochs  seed {t.seed}  "
+        f"{len(trainer.task.train_tokens)} samples of {trainer.model_cfg.seq_len} tokens  batch {t.batch_size}  "
+        f"{t.epochs} epochs  seed {t.seed}  "
         f"{trainer.model.num_params:,} params  {trainer.model.device}"
     )
 
 
 def gradcheck_table(report: GradcheckReport) -> Table:
-    """One row per tensor: max relative error, analytic and numeric norms, entries, pass or fail."""
+    """One row per tensor: max relative error, analytic and numeric norms, entries compared,
+    and pass, FAIL, or zero (both gradients under the finite differences' noise floor)."""
     table = Table(box=None, padding=(0, 1), header_style="dim")
     for name, justify in (("tensor", "left"), ("max rel err", "right"), ("analytic", "right"),
                           ("numeric", "right"), ("entries", "right"), ("", "left")):  # fmt: skip
         table.add_column(name, justify=justify, no_wrap=True)
     for t in report.tensors:
+        zero = t.zero and t.passed  # zero up to rounding: no error figure to show
+        mark = Text("✗ FAIL", "bold red") if not t.passed else Text("✓ zero" if zero else "✓ pass", "green")
         table.add_row(
-            t.name, f"{t.max_rel_error:.1e}", f"{t.analytic_norm:.3e}", f"{t.numeric_norm:.3e}",
-            f"{t.checked}/{t.size}", Text("✓ pass", "green") if t.passed else Text("✗ FAIL", "bold red"),
+            t.name, Text("below noise", "dim") if zero else f"{t.max_rel_error:.1e}",
+            f"{t.analytic_norm:.3e}", f"{t.numeric_norm:.3e}", f"{t.checked}/{t.size}", mark,
         )  # fmt: skip
     return table
 
 
 def gradcheck_verdict(report: GradcheckReport) -> Text:
-    """'all 18 tensors pass  ·  worst 3.1e-09 (tolerance 1e-06)  ·  1.2s'."""
+    """'all 36 tensors pass  ·  worst 3.1e-07 (tolerance 1e-06)  ·  2 zero (below noise floor)
+    ·  1 entry at a ReLU kink not checkable  ·  8.5s'; the zero and kink parts only where they apply."""
     failed = report.failed
     head = (Text(f"all {len(report.tensors)} tensors pass", "bold green") if not failed
             else Text(f"{failed} of {len(report.tensors)} tensors FAIL", "bold red"))  # fmt: skip
-    tolerance = report.tensors[0].tolerance
-    return Text.assemble(
-        head, f"  ·  worst {report.max_rel_error:.1e} (tolerance {tolerance:.0e})  ·  {report.seconds:.1f}s"
-    )
+    parts = [f"worst {report.max_rel_error:.1e} (tolerance {report.tensors[0].tolerance:.0e})"]
+    zero = sum(t.zero and t.passed for t in report.tensors)
+    if zero:
+        parts.append(f"{zero} zero (below noise floor)")
+    if report.at_kinks:
+        entries = "entry" if report.at_kinks == 1 else "entries"
+        parts.append(f"{report.at_kinks} {entries} at a ReLU kink not checkable")
+    parts.append(f"{report.seconds:.1f}s")
+    return Text.assemble(head, *(f"  ·  {part}" for part in parts))

@@ -14,16 +14,16 @@ import time
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from engine import checkpoint
-from engine.checkpoint import CheckpointError
-from engine.reports import EpochReport
-from engine.trainer import Trainer, TrainingDiverged
+from engine.training import checkpoint
+from engine.training.checkpoint import CheckpointError
+from engine.training.reports import EpochReport
+from engine.training.trainer import Trainer, TrainingDiverged
 
-from .cli import PROG, Setup
 from .describe import describe
 from .files import diverged_path
 from .metrics import MetricsError, MetricsLog
 from .numbers import loss_text, plural
+from .setup import PROG, Setup
 
 REFRESH_SECONDS = 0.1  # how often the progress bar's numbers change
 

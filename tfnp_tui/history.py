@@ -6,7 +6,7 @@ from bisect import bisect_left
 from collections import deque
 
 from engine.model import TransformerEncoder
-from engine.reports import EpochReport
+from engine.training.reports import EpochReport
 
 BUDGET_BYTES = 256 * 2**20  # memory the history may take
 

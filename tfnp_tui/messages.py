@@ -1,4 +1,4 @@
-"""The messages the lab's workers send to the App: plain data only, never widgets.
+"""The messages the training session sends to the App: plain data only, never widgets.
 
 Each carries the `generation` of the trainer it came from; a reset starts a new
 generation, so a late message from the old trainer is recognised and dropped.
@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 from textual.message import Message
 
 from engine.gradcheck import GradcheckReport
-from engine.reports import EpochReport, ProbeReport, StepReport
+from engine.training.reports import EpochReport, ProbeReport, StepReport
 
 
 @dataclass
@@ -61,3 +62,26 @@ class Saved(Message):
     step: int
     error: str | None = None
     generation: int = -1  # the trainer generation that was saved
+
+
+@dataclass
+class RunState(Message):
+    """A training thread started (running) or ended."""
+
+    generation: int
+    running: bool
+
+
+@dataclass
+class MetricsFailed(Message):
+    """The metrics file could not be written; the session stopped writing it."""
+
+    reason: str
+
+
+@dataclass
+class SequenceChosen(Message):
+    """The inspector's line chose what to look at: typed tokens, or None for the probe sample."""
+
+    tokens: np.ndarray | None
+    text: str = ""

@@ -26,7 +26,7 @@ import secrets
 from typing import TextIO
 
 from engine import __version__
-from engine.reports import EpochReport
+from engine.training.reports import EpochReport
 
 
 class MetricsError(Exception):

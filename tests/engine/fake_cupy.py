@@ -1,7 +1,7 @@
 """A stand-in for CuPy, backed by NumPy, to test the engine's device plumbing without a GPU.
 
 Its arrays are a separate type whose module is "cupy", as real CuPy arrays are, so
-`engine.backend.array_module` takes them for device arrays; and like CuPy it refuses to mix
+`engine.runtime.backend.array_module` takes them for device arrays; and like CuPy it refuses to mix
 them with host (NumPy) arrays in one operation and to turn into NumPy arrays silently, so
 any place where the engine would compute with a host array on the GPU, or hand a device
 array to NumPy, fails here too. What it cannot check is CuPy's own API and speed:

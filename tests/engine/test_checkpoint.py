@@ -7,9 +7,10 @@ import zipfile
 import numpy as np
 import pytest
 
-from engine import ModelConfig, TrainConfig, checkpoint
-from engine.checkpoint import CheckpointError
-from engine.trainer import Trainer
+from engine import ModelConfig, TrainConfig
+from engine.training import checkpoint
+from engine.training.checkpoint import CheckpointError
+from engine.training.trainer import Trainer
 
 
 def trainer(**model):

@@ -7,7 +7,7 @@ and compares the component's own backward with finite differences of that loss.
 import numpy as np
 import pytest
 
-from engine import activations, attention, embedding, feedforward, layernorm, linear, loss
+from engine.components import activations, attention, embedding, feedforward, layernorm, linear, loss
 
 from .gradients import assert_gradients, random_upstream
 

@@ -8,10 +8,11 @@ import sys
 import numpy as np
 import pytest
 
-from engine import ModelConfig, TrainConfig, TransformerEncoder, checkpoint
-from engine.backend import DeviceError, get_backend, to_numpy
+from engine import ModelConfig, TrainConfig, TransformerEncoder
 from engine.gradcheck import check_model
-from engine.trainer import Trainer
+from engine.runtime.backend import DeviceError, get_backend, to_numpy
+from engine.training import checkpoint
+from engine.training.trainer import Trainer
 
 from . import fake_cupy
 from .test_model import CONFIGS, batch
@@ -27,7 +28,7 @@ def fake_gpu(monkeypatch):
 
 def test_the_cpu_path_never_imports_cupy():
     code = (
-        "import sys; from engine import ModelConfig, TrainConfig; from engine.trainer import Trainer; "
+        "import sys; from engine import ModelConfig, TrainConfig; from engine.training.trainer import Trainer; "
         "t = Trainer(ModelConfig(), TrainConfig(samples=20, batch_size=4)); t.run_epoch(); "
         "import tfnp_tui.app; assert 'cupy' not in sys.modules, 'cupy imported'"
     )

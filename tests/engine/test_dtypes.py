@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from engine import ModelConfig, TransformerEncoder
-from engine import loss as cross_entropy
+from engine.components import loss as cross_entropy
 
 from .gradients import max_norm_error
 from .test_model import CONFIGS, batch

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from engine import ModelConfig, TrainConfig, TransformerEncoder
-from engine.backend import DeviceError, get_backend, to_numpy
-from engine.trainer import Trainer
+from engine.runtime.backend import DeviceError, get_backend, to_numpy
+from engine.training.trainer import Trainer
 
 from .gradients import max_norm_error
 from .test_model import CONFIGS, batch

@@ -6,8 +6,8 @@ import tracemalloc
 import pytest
 
 from engine import ModelConfig, TrainConfig
-from engine.memory import eval_batch_size, training_bytes
-from engine.trainer import Trainer
+from engine.runtime.memory import eval_batch_size, training_bytes
+from engine.training.trainer import Trainer
 
 
 def measured_peak(cfg: ModelConfig, train: TrainConfig) -> int:

@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from engine import TrainConfig
-from engine.tasks import TaskError, make_task
+from engine.training import checkpoint
+from engine.training.task_rules import TASK_RULES, TaskRules
+from engine.training.tasks import TaskError, make_synthetic_task, make_task
 
 
 def task(name, **kwargs):
@@ -120,3 +122,36 @@ def test_text_task_unreadable_file(tmp_path, monkeypatch):
         monkeypatch.setattr("pathlib.Path.read_bytes", refuse)
     with pytest.raises(TaskError, match="permission denied"):
         text_task(path)
+
+
+def test_a_text_file_and_a_checkpoint_that_cannot_be_read_are_said_so_in_the_same_words(tmp_path):
+    missing = str(tmp_path / "missing")
+    errors = []
+    for read in (text_task, checkpoint.load):
+        for path in (missing, str(tmp_path)):
+            with pytest.raises(ValueError) as caught:
+                read(path)
+            errors.append(str(caught.value))
+    assert errors == [f"{missing}: no such file", f"{tmp_path}: is a directory, not a text file"] + [
+        f"{missing}: no such file",
+        f"{tmp_path}: is a directory, not a checkpoint",
+    ]
+
+
+def test_a_new_synthetic_task_is_one_entry_of_the_rules(monkeypatch):
+    shift = TaskRules("shift", lambda tokens, vocab_size: np.roll(tokens, 1, axis=1), train=TASK_RULES["copy"].train)
+    monkeypatch.setitem(TASK_RULES, "shift", shift)
+    t = make_synthetic_task("shift", vocab_size=10, seq_len=5, samples=50, val_samples=10, seed=0)
+    np.testing.assert_array_equal(t.train_targets, np.roll(t.train_tokens, 1, axis=1))
+    assert t.rules is shift and not t.needs_causal
+    np.testing.assert_array_equal(t.targets_for(t.parse("1 2 3")), [[3, 1, 2]])
+
+
+@pytest.mark.parametrize("name", list(TASK_RULES))
+def test_each_task_follows_its_rules(name, tmp_path):
+    rules = TASK_RULES[name]
+    data = write(tmp_path, b"some text to read. " * 40) if rules.reads_file else None
+    t = make_task(TrainConfig(task=name, data=data, samples=40, val_samples=10), vocab_size=20, seq_len=4)
+    assert t.rules is rules and t.needs_causal == rules.needs_causal and (t.chars is not None) == rules.reads_file
+    if not rules.reads_file:  # a file's windows bring their own targets; random sequences take the rule's
+        np.testing.assert_array_equal(t.train_targets, rules.targets(t.train_tokens, t.vocab_size))

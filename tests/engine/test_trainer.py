@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from engine import ModelConfig, TrainConfig
-from engine.trainer import Trainer, TrainingDiverged
+from engine.training.trainer import Trainer, TrainingDiverged
 
 
 def small(model=None, **train):

@@ -15,15 +15,16 @@ REVERSE = ["--task", "reverse", "--seq-len", "8", "--layers", "2", "--heads", "2
 
 
 def make_lab(*argv: str) -> TfnpLab:
-    """The lab as `tfnp-tui ARGV` would start it, with the steps/s figure off (stable snapshots)."""
+    """The lab as `tfnp-tui ARGV` would start it."""
     app = TfnpLab(build(build_parser().parse_args(list(argv))))
-    app.show_rate = False
     return app
 
 
 async def settle(pilot: Pilot) -> None:
-    """Wait until every worker is done and every message it sent has been handled."""
+    """Wait until every thread of the training session (and every Textual worker) is done and
+    every message it sent has been handled."""
     for _ in range(3):
+        pilot.app.session.join()
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
 

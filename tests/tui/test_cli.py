@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from engine import checkpoint
+from engine.training import checkpoint
 from tfnp_tui.cli import main
 
 FAST = ["--headless", "--samples", "40", "--val-samples", "10", "--batch-size", "4", "--epochs", "3"]
@@ -266,7 +266,7 @@ def test_another_task_takes_the_causal_mask_from_its_needs_and_the_command_line(
 
 
 def test_running_out_of_memory_mid_run_is_one_line_and_keeps_the_parameters(tmp_path, capsys, monkeypatch):
-    from engine.trainer import Trainer
+    from engine.training.trainer import Trainer
 
     real_step, calls = Trainer.step, []
 
@@ -294,7 +294,7 @@ def test_gradcheck_prints_every_tensor_and_exits_0_when_all_pass(tmp_path, capsy
 
 
 def test_gradcheck_exits_1_and_names_the_tensor_when_a_gradient_is_wrong(capsys, monkeypatch):
-    from engine import layernorm
+    from engine.components import layernorm
 
     real = layernorm.backward
 
@@ -308,6 +308,64 @@ def test_gradcheck_exits_1_and_names_the_tensor_when_a_gradient_is_wrong(capsys,
     assert re.search(r"^ layers\.0\.ln1\.gamma .* ✗ FAIL", out, re.M)
     assert re.search(r"^ layers\.0\.ln1\.beta .* ✓ pass", out, re.M)
     assert "2 of 20 tensors FAIL" in out  # ln1.gamma and ln2.gamma
+
+
+def test_gradcheck_passes_a_trained_checkpoint_and_shows_zero_gradients_as_zero(tmp_path, capsys):
+    """A model trained to a loss of about 1e-4: rounding, not the loss, sets what finite
+    differences resolve; the key biases' gradients are zero up to rounding and say so."""
+    from ..engine.gradients import trained_reverse
+
+    ckpt = tmp_path / "trained.npz"
+    checkpoint.save(ckpt, trained_reverse())
+    status, out, err = run(["--gradcheck", "--load", str(ckpt)], capsys)
+    assert status == 0, out + err
+    assert "all 36 tensors pass" in out and "2 zero (below noise floor)" in out
+    for name in ("layers.0.attn.bk", "layers.1.attn.bk"):
+        assert re.search(rf"^ {re.escape(name)} +below noise .* ✓ zero", out, re.M), name
+    assert re.search(r"^ layers\.1\.attn\.bq +\d\.\de-\d\d .* ✓ pass", out, re.M)
+
+
+def test_gradcheck_fails_a_trained_checkpoint_whose_small_gradient_is_wrong(tmp_path, capsys, monkeypatch):
+    """The query bias's gradient is small in the trained model; 0.1% off in one entry fails."""
+    from engine.components import attention
+
+    from ..engine.gradients import trained_reverse
+
+    real = attention.backward
+
+    def off_in_one_entry(dy, cache):
+        dx, grads = real(dy, cache)
+        dbq = grads["bq"].copy()
+        dbq[np.abs(dbq).argmax()] *= 1.001
+        return dx, {**grads, "bq": dbq}
+
+    ckpt = tmp_path / "trained.npz"
+    checkpoint.save(ckpt, trained_reverse())
+    monkeypatch.setattr(attention, "backward", off_in_one_entry)
+    status, out, _ = run(["--gradcheck", "--load", str(ckpt)], capsys)
+    assert status == 1
+    assert "2 of 36 tensors FAIL" in out
+    for name in ("layers.0.attn.bq", "layers.1.attn.bq"):
+        assert re.search(rf"^ {re.escape(name)} .* ✗ FAIL", out, re.M), name
+
+
+def test_gradcheck_verdict_counts_zero_gradients_and_entries_at_kinks():
+    from rich.console import Console
+
+    from engine.gradcheck import GradcheckReport, TensorCheck
+    from tfnp_tui.describe import gradcheck_table, gradcheck_verdict
+
+    rows = [TensorCheck("w", 2e-7, 1.0, 1.0, 62, 64, at_kinks=2), TensorCheck("bk", 1e-9, 1e-20, 0.0, 8, 8, zero=True)]
+    report = GradcheckReport(rows, seconds=1.5)
+    assert gradcheck_verdict(report).plain == (
+        "all 2 tensors pass  ·  worst 2.0e-07 (tolerance 1e-06)  ·  1 zero (below noise floor)  ·  "
+        "2 entries at a ReLU kink not checkable  ·  1.5s"
+    )
+    console = Console(width=100, record=True)
+    console.print(gradcheck_table(report))
+    text = console.export_text()
+    assert re.search(r"^ w +2\.0e-07 .* 62/64 +✓ pass", text, re.M)
+    assert re.search(r"^ bk +below noise .* 8/8 +✓ zero", text, re.M)
 
 
 def test_gradcheck_runs_on_its_own(capsys):

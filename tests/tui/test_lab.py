@@ -8,12 +8,12 @@ import time
 import numpy as np
 import pytest
 
-from engine import checkpoint
 from engine.model import TransformerEncoder
-from tfnp_tui.app import typing_example
+from engine.training import checkpoint
 from tfnp_tui.screens.confirm import ConfirmScreen
 from tfnp_tui.screens.gradcheck import GradcheckScreen
 from tfnp_tui.screens.help import HelpScreen
+from tfnp_tui.view import typing_example
 from tfnp_tui.widgets.attention import AttentionPanel
 from tfnp_tui.widgets.gradients import GradientPanel
 from tfnp_tui.widgets.inspector import InspectorPanel
@@ -71,12 +71,12 @@ async def test_two_quick_spaces_pause_and_run_again():
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("space")
         await pilot.pause(0.3)
-        assert app.training
+        assert app.session.running
         await pilot.press("space", "space")  # before the worker's state change has arrived
         await pilot.pause(0.3)
-        assert app.training and app.query_one(StatusLine).running
+        assert app.session.running and app.query_one(StatusLine).running
         await press(pilot, "space")
-        assert not app.training
+        assert not app.session.running
 
 
 async def test_run_stops_by_itself_after_the_epochs_asked_for():
@@ -110,25 +110,25 @@ async def test_replay_steps_back_and_forth_through_recorded_epochs():
         await press(pilot, "n", "n", "n")
         attention = app.query_one(AttentionPanel)
         await press(pilot, "left")
-        assert app.view == 3
+        assert app.view.epoch == 3
         await press(pilot, "left")
-        assert app.view == 2
+        assert app.view.epoch == 2
         assert attention.probe is app.history.get(2).probe
         text = screen_text(app)
         assert "epoch 2 of 3 (replay)" in text
         await press(pilot, "left", "left", "left")  # stops at the oldest
-        assert app.view == 1
+        assert app.view.epoch == 1
         await press(pilot, "right", "right", "right")
-        assert app.view is None and "(replay)" not in screen_text(app)
+        assert app.view.live and "(replay)" not in screen_text(app)
         await press(pilot, "left", "s")  # a training key returns to live
-        assert app.view is None and app.trainer.step_count == 3 * 63 + 1
+        assert app.view.live and app.trainer.step_count == 3 * 63 + 1
 
 
 async def test_replay_before_any_epoch_says_so():
     app = make_lab()
     async with app.run_test(size=SIZE) as pilot:
         await press(pilot, "left")
-        assert app.view is None and "no epochs recorded yet" in screen_text(app)
+        assert app.view.live and "no epochs recorded yet" in screen_text(app)
 
 
 async def test_g_runs_the_gradient_check_and_shows_the_table():
@@ -354,7 +354,7 @@ async def test_the_replay_note_counts_the_epochs_that_training_adds():
             if app.history.last_epoch >= 4:
                 break
         await pilot.pause(0.1)
-        assert app.view is not None
+        assert not app.view.live
         assert f"of {app.history.last_epoch} (replay)" in app.query_one(AttentionPanel).border_subtitle
         await press(pilot, "space")
 

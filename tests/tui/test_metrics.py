@@ -7,7 +7,7 @@ import os
 import pytest
 
 from engine import ModelConfig, TrainConfig, __version__
-from engine.trainer import Trainer
+from engine.training.trainer import Trainer
 from tfnp_tui.metrics import MetricsError, MetricsLog, header_record
 
 HEADER = {"record": "header", "version": "test"}

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import random
+import re
 import shutil
 import subprocess
 import sys
@@ -147,3 +149,43 @@ def test_a_small_terminal_asks_to_be_enlarged(terminal):
     assert "Gradient norms" not in screen
     t.send("q")
     t.wait_exit(5)
+
+
+def test_tab_and_the_arrows_scroll_a_long_inspector(terminal, tmp_path):
+    (tmp_path / "t.txt").write_text("the quick brown fox jumps over the lazy dog. " * 40)
+    for size in ((80, 24), (120, 40)):
+        t = terminal("--task", "text", "--data", "t.txt", "--seq-len", "32", "--samples", "64", size=size)
+        t.wait_for("Gradient norms")
+        t.send("s")
+        screen = t.wait_for("step 1 ")
+        assert not re.search(r"│\s+31\s", screen)  # the last position is off-screen at first
+        t.send("Tab", "Tab", "Tab")  # attention, gradient norms, then the inspector's rows
+        t.send("End")
+        screen = t.wait_for(" 31 ")
+        assert re.search(r"│\s+31\s", screen)
+        t.send("Home")
+        t.wait_for(" 31 ", gone=True)
+        t.send("q")
+        t.wait_exit(5)
+
+
+def test_soak_random_keys_in_a_real_terminal(terminal):
+    """A short seeded soak: random keys while training runs, then the lab still answers."""
+    rng = random.Random(1)
+    keys = ["Space", "n", "s", "Left", "Right", "[", "]", "h", "H", "a", "v", "Tab", "BTab", "Up", "Down",
+            "PageUp", "PageDown", "Home", "End", "p"]  # fmt: skip
+    t = terminal(*REVERSE, "--epochs", "1000")
+    t.wait_for("Gradient norms")
+    t.send("Space")
+    for _ in range(60):
+        t.send(rng.choice(keys))
+        time.sleep(0.02)
+    assert t.alive() and "Traceback" not in t.screen()
+    t.send("Escape")  # focus back to the lab: its keys act again
+    time.sleep(0.3)  # a key sent right after ESC would read as alt+key
+    t.send("?")
+    t.wait_for("Keys")
+    t.send("Escape")
+    t.wait_for("Keys", gone=True)
+    t.send("q")
+    assert t.wait_exit(10) < 10

@@ -1,5 +1,6 @@
 """The gradient check's result: one row per tensor, max relative error against central
-finite differences, analytic and numeric norms, pass or fail, and how long it took."""
+finite differences, analytic and numeric norms, pass, fail or zero (a gradient under the
+finite differences' noise floor), entries at ReLU kinks, and how long it took."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static
 
-from engine.gradcheck import STEP, GradcheckReport
+from engine.gradcheck import NOISE_SIGMAS, STEP, GradcheckReport
 
 from ..describe import gradcheck_table, gradcheck_verdict
 from .modal import ScrollingModal
@@ -28,7 +29,11 @@ class GradcheckScreen(ScrollingModal):
         summary = Text.assemble(
             gradcheck_verdict(report),
             f"  ·  the model at step {step:,}\n",
-            (f"error = max |analytic - numeric| / tensor scale; h = {STEP:g}, float64", "dim"),
+            ("error = max |analytic - numeric| / max(tensor scale, noise / tolerance)\n", "dim"),
+            (
+                f"h = {STEP:g}·max(1,|x|) in float64; noise = {NOISE_SIGMAS:g}·σ/h, σ the loss's measured rounding",
+                "dim",
+            ),
         )
         body = Table.grid()
         body.add_row(summary)

@@ -25,8 +25,9 @@ KEYS = [
         ("a", "all heads of the layer"),
         ("v", "numbers instead of shades"),
     ]),
-    ("gradient norms", [
-        ("pgup / pgdn", "scroll the rows (one per tensor, embedding first, head last)"),
+    ("panels", [
+        ("tab / shift+tab", "focus the next / previous panel that scrolls (its border lights up)"),
+        ("↑ ↓ pgup pgdn home end", "scroll the focused panel (none focused: pgup / pgdn scroll the gradients)"),
     ]),
     ("inspector", [
         ("t", "type a sequence to look at (enter: show it, escape: back)"),

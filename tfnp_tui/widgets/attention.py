@@ -4,20 +4,19 @@ labelled with its token; or all heads of a layer side by side."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
 from rich.color import Color
 from rich.style import Style
 from rich.text import Text
-from textual.reactive import reactive
-from textual.widget import Widget
+from textual.app import ComposeResult
 
-from engine.reports import ProbeReport
+from engine.training.reports import ProbeReport
 
+from ..view import Frame, View
 from .glyphs import probability, shade
-from .panel import Noted
+from .panel import Panel, PanelScroll, TextBlock
 
 LOW, HIGH = (48, 52, 70), (255, 205, 60)  # colour of weight 0 and weight 1
 
@@ -45,82 +44,84 @@ def cell(weight: float, width: int, values: bool) -> str:
     return (mark * max(width - 1, 1) if mark != " " else "·".center(max(width - 1, 1))).ljust(width)
 
 
-class AttentionPanel(Noted, Widget, can_focus=False):
-    """Heatmap of attention weights; layer, head, overview and numbers are chosen from the App's keys."""
+class AttentionPanel(Panel, PanelScroll):
+    """Heatmap of attention weights for the layer, head and view the Frame names; every row
+    is drawn, and the panel scrolls (Tab to it, then ↑/↓) when they do not all fit."""
 
-    DEFAULT_CSS = "AttentionPanel { height: 1fr; }"
+    TITLE = "Attention"
+    DEFAULT_CSS = "AttentionPanel { height: 1fr; scrollbar-size-vertical: 1; }"
 
-    probe: reactive[ProbeReport | None] = reactive(None)
-    layer_index: reactive[int] = reactive(0)
-    head_index: reactive[int] = reactive(0)
-    overview: reactive[bool] = reactive(False)  # all heads of the layer
-    values: reactive[bool] = reactive(False)  # numbers instead of shades
+    def __init__(self, lab, **kwargs) -> None:
+        super().__init__(lab, **kwargs)
+        self.label = lab.label
+        self.n_layers, self.n_heads = lab.n_layers, lab.n_heads
+        # the last layer first: where routing tasks show their pattern
+        self.view = View(layer=lab.n_layers - 1)
+        self.probe: ProbeReport | None = None
 
-    def __init__(self, label: Callable[[int], str], n_layers: int, n_heads: int, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.label = label
-        self.border_title = "Attention"
-        self.n_layers, self.n_heads = n_layers, n_heads
-        self.layer_index = n_layers - 1  # the last layer: where routing tasks show their pattern
+    def compose(self) -> ComposeResult:
+        yield TextBlock(self.maps(), id="heatmap")
 
-    def move_layer(self, delta: int) -> None:
-        self.layer_index = (self.layer_index + delta) % self.n_layers
+    @property
+    def layer_index(self) -> int:
+        return self.view.layer
 
-    def move_head(self, delta: int) -> None:
-        self.head_index = (self.head_index + delta) % self.n_heads
+    @property
+    def head_index(self) -> int:
+        return self.view.head
 
     def where(self) -> str:
         """'layer 1/2 · head 2/2' (or 'layer 1/2 · all 2 heads')."""
-        head = f"all {self.n_heads} heads" if self.overview else f"head {self.head_index + 1}/{self.n_heads}"
-        return f"layer {self.layer_index + 1}/{self.n_layers} · {head}"
+        head = f"all {self.n_heads} heads" if self.view.all_heads else f"head {self.view.head + 1}/{self.n_heads}"
+        return f"layer {self.view.layer + 1}/{self.n_layers} · {head}"
 
     def subtitle_prefix(self) -> str:
         return self.where()
 
-    def watch_layer_index(self) -> None:
-        self.set_note()
+    def show(self, frame: Frame) -> None:
+        self.view, self.probe = frame.view, frame.probe
+        self.redraw()
+        self.set_note(frame.note)
 
-    watch_head_index = watch_overview = watch_layer_index  # each changes what where() says
+    def on_resize(self) -> None:
+        self.redraw()  # cell sizes follow the panel's size
 
-    def render(self) -> Text:
+    def redraw(self) -> None:
+        if self.is_mounted:
+            self.query_one("#heatmap", TextBlock).show(self.maps())
+
+    def maps(self) -> Text:
         if self.probe is None:
             return Text("no attention yet: press space to train, s for one step", style="dim")
         labels = [self.label(int(t)) for t in self.probe.tokens]
-        maps = self.probe.attention[self.layer_index]  # (H, T, T)
-        if self.overview:
+        maps = self.probe.attention[self.view.layer]  # (H, T, T)
+        if self.view.all_heads:
             return self.overview_maps(maps, labels)
-        return self.heatmap(maps[self.head_index], labels)
+        return self.heatmap(maps[self.view.head], labels)
 
     def heatmap(self, a: np.ndarray, labels: list[str]) -> Text:
-        """One head's (T, T) map, labelled; cells as large as the panel allows, clipped
-        (and said so) when the sequence is longer than the panel."""
+        """One head's (T, T) map, labelled, every row; cells as wide as the panel allows
+        (columns past its width are left out, and said so)."""
         T = len(labels)
         row_w = max(len(s) for s in labels) + 1
-        room = max(self.size.width - row_w - 1, 1)
-        width = max(4 if self.values else 1, min(6, room // T))
+        room = max(self.scrollable_content_region.width - row_w - 1, 1)
+        width = max(4 if self.view.values else 1, min(6, room // T))
         cols = min(T, room // width)
-        header = self.size.height > T  # the key labels above the columns: the same tokens as the rows
-        space = self.size.height - header
-        height = 2 if 2 * T <= space - 1 and width >= 4 else 1  # square-ish cells when there is room
-        rows = min(T, max(space // height, 1))
-        if rows < T:
-            rows = max(1, (space - 1) // height)  # keep a line for the note
-        text = Text()
-        if header:
-            text.append(" " * row_w)
-            for j in range(cols):
-                text.append(labels[j][: width - 1].center(width - 1) + " " if width > 1 else labels[j][:1], style="dim")
-            text.append("  keys →\n" if room - cols * width >= 8 else "\n", style="dim")
+        height = 2 if 2 * T + 1 <= self.size.height and width >= 4 else 1  # square-ish cells when there is room
+        text = Text(" " * row_w)
+        for j in range(cols):  # the key labels above the columns: the same tokens as the rows
+            text.append(labels[j][: width - 1].center(width - 1) + " " if width > 1 else labels[j][:1], style="dim")
+        text.append("  keys →\n" if room - cols * width >= 8 else "\n", style="dim")
         styles = weight_styles(a)
-        for i in range(rows):
+        for i in range(T):
             for line in range(height):
                 text.append((labels[i] if line == 0 else "").rjust(row_w - 1) + " ", style="dim")
                 for j in range(cols):
-                    shown = cell(a[i, j], width, self.values and line == height - 1)
+                    shown = cell(a[i, j], width, self.view.values and line == height - 1)
                     text.append(shown, style=styles[i][j])
                 text.append("\n")
-        if rows < T or cols < T:
-            text.append(f"showing {rows} of {T} rows, {cols} of {T} columns", style="dim italic")
+        if cols < T:
+            text.append(f"showing {cols} of {T} columns", style="dim italic")
         text.rstrip()
         return text
 
@@ -128,8 +129,7 @@ class AttentionPanel(Noted, Widget, can_focus=False):
         """Every head's map at one character a cell, side by side, wrapping to more rows of maps."""
         H, T, _ = maps.shape
         gap = 3
-        per_row = max(1, (self.size.width + gap) // (T + gap))
-        room = max(self.size.height, 1)
+        per_row = max(1, (self.scrollable_content_region.width + gap) // (T + gap))
         lines: list[Text] = []
         styles = weight_styles(maps)
         for first in range(0, H, per_row):
@@ -142,6 +142,4 @@ class AttentionPanel(Noted, Widget, can_focus=False):
                     for j in range(T):
                         line.append(cell(maps[h, i, j], 1, False), style=styles[h][i][j])
                 lines.append(line)
-        if len(lines) > room:
-            lines = lines[: room - 1] + [Text(f"showing {room - 1} of {len(lines)} lines", style="dim italic")]
         return Text("\n").join(lines)

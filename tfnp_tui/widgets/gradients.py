@@ -11,12 +11,14 @@ from dataclasses import dataclass
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import VerticalScroll
 
-from engine.reports import EpochReport
+from engine.model import zero_by_design
+from engine.training.reports import EpochReport
 
+from ..messages import Progress
+from ..view import Frame
 from .glyphs import log_bar, sparkline
-from .panel import Noted, TextBlock
+from .panel import Panel, PanelScroll, TextBlock
 
 VANISH, EXPLODE = 1e-8, 1e3
 BAR_LOW, BAR_HIGH = 1e-8, 1e3  # the bar spans these norms, log scale
@@ -28,7 +30,7 @@ def verdict(name: str, norm: float, rounding: bool = False) -> tuple[str, str]:
     if not math.isfinite(norm) or norm > EXPLODE:
         return "▲ exploding", "bold red"
     if norm < VANISH or rounding:
-        if name.endswith("attn.bk"):  # softmax ignores a constant added to a row of scores
+        if zero_by_design(name):  # the key bias: softmax ignores a constant added to a row of scores
             return "○ zero by design", "dim"
         return "▼ vanishing", "bold yellow"
     return "", ""
@@ -63,16 +65,16 @@ class Columns:
         return cls(name, bar, update, spark if spark >= 4 else 0, words, short_names)
 
 
-class GradientPanel(Noted, VerticalScroll, can_focus=False):
+class GradientPanel(Panel, PanelScroll):
     """Per-tensor gradient norms; live values per step, history per epoch."""
 
+    TITLE = "Gradient norms"
     DEFAULT_CSS = "GradientPanel { scrollbar-size-vertical: 1; }"
 
-    def __init__(self, names: list[str], eps: float, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.eps = eps  # the dtype's machine epsilon: norms below eps * the largest are rounding noise
-        self.border_title = "Gradient norms"
-        self.names = names
+    def __init__(self, lab, **kwargs) -> None:
+        super().__init__(lab, **kwargs)
+        self.eps = lab.eps  # the dtype's machine epsilon: norms below eps * the largest are rounding noise
+        names = self.names = lab.param_names
         self.history: dict[str, list[float]] = {n: [] for n in names}  # epoch means
         self.epochs: list[int] = []  # the epoch of each history entry
         self.norms: dict[str, float] = {}
@@ -82,11 +84,18 @@ class GradientPanel(Noted, VerticalScroll, can_focus=False):
     def compose(self) -> ComposeResult:
         yield TextBlock(self.table(), id="gradient-table")
 
-    def add_epochs(self, epochs: list[EpochReport]) -> None:
-        for report in epochs:
+    def feed(self, progress: Progress) -> None:
+        for report in progress.epochs:
             self.epochs.append(report.epoch)
             for name in self.names:
                 self.history[name].append(report.grad_norms[name])
+
+    def show(self, frame: Frame) -> None:
+        if frame.epoch is not None:
+            self.show_epoch(frame.epoch)
+        elif frame.step is not None:
+            self.show_step(frame.step.grad_norms, frame.step.update_ratios)
+        self.set_note(frame.note)
 
     def show_step(self, norms: dict[str, float], ratios: dict[str, float]) -> None:
         """Live: the newest step's norms."""

@@ -4,19 +4,19 @@ right or wrong."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Vertical
 from textual.widgets import Input, Static
 
-from engine.loss import IGNORE
-from engine.reports import ProbeReport
+from engine.components.loss import IGNORE
+from engine.training.reports import ProbeReport
 
+from ..messages import SequenceChosen
+from ..view import Frame
 from .glyphs import probability
-from .panel import Noted, TextBlock
+from .panel import Panel, PanelScroll, TextBlock
 
 
 class SequenceInput(Input):
@@ -30,30 +30,49 @@ class SequenceInput(Input):
         self.query_ancestor(InspectorPanel).show_error("")
 
 
-class InspectorPanel(Noted, Vertical):
-    """Predictions position by position, and a line to type a sequence of one's own
-    (always shown when there is room for it, else only while typing)."""
+class InspectorPanel(Panel, Vertical):
+    """Predictions position by position (the table scrolls: Tab to it, then ↑/↓), and a line
+    to type a sequence of one's own (always shown when there is room for it, else only while
+    typing)."""
 
+    TITLE = "Inspector"
     DEFAULT_CSS = """
-    InspectorPanel VerticalScroll { height: 1fr; scrollbar-size-vertical: 1; }
+    InspectorPanel PanelScroll { height: 1fr; scrollbar-size-vertical: 1; }
     InspectorPanel #inspector-error { height: auto; color: $error; display: none; }
     InspectorPanel SequenceInput { padding: 0 1; }
     """
 
-    def __init__(self, label: Callable[[int], str], example: str, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.border_title = "Inspector"
-        self.label = label
-        self.example = example
+    def __init__(self, lab, **kwargs) -> None:
+        super().__init__(lab, **kwargs)
+        self.label = lab.label
+        self.example = lab.example
         self.probe: ProbeReport | None = None
         self.typed = False  # showing a typed sequence rather than the probe sample
         self._widest = (0, 0)  # (vocabulary size, the widest token label in it)
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll(can_focus=False):
+        with PanelScroll(id="inspector-rows"):
             yield TextBlock(Text("no predictions yet", style="dim"), id="inspector-table")
         yield Static(id="inspector-error")
         yield SequenceInput(placeholder=f"t: type a sequence, e.g. {self.example}", compact=True, id="sequence")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        """Parse the typed line; a bad token is said under it, a good sequence goes to the lab."""
+        event.stop()
+        text = event.value.strip()
+        if not text:
+            self.post_message(SequenceChosen(None))
+            return
+        try:
+            tokens = self.lab.parse(event.value)
+        except ValueError as err:
+            self.show_error(str(err))
+            return
+        typed, trained = tokens.shape[1], self.lab.seq_len
+        if typed < trained and not self.lab.causal:  # a causal model reads prefixes
+            text += f" (trained on length {trained}: shorter sequences are new to the model)"
+        event.input.value = ""
+        self.post_message(SequenceChosen(tokens, text))
 
     def on_resize(self) -> None:
         if self.probe is not None:
@@ -74,7 +93,14 @@ class InspectorPanel(Noted, Vertical):
     def subtitle_prefix(self) -> str:
         return self.score() if self.probe is not None else ""
 
-    def show(self, probe: ProbeReport, typed: bool) -> None:
+    def show(self, frame: Frame) -> None:
+        self.note = frame.note
+        if frame.probe is not None:
+            self.show_probe(frame.probe, typed=frame.view.typed and frame.view.live)
+        else:
+            self.set_note()
+
+    def show_probe(self, probe: ProbeReport, typed: bool) -> None:
         self.probe, self.typed = probe, typed
         self.show_error("")
         self.redraw()

@@ -11,10 +11,10 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
-from engine.reports import EpochReport
-
+from ..messages import Progress
+from ..view import Frame
 from .glyphs import sparkline
-from .panel import Noted
+from .panel import Panel
 from .plot import Line, PlotextPlot
 
 TRAIN_COLOR, VAL_COLOR = 39, 208  # blue, orange (256-colour codes)
@@ -41,16 +41,16 @@ class EpochPoint(NamedTuple):
     val_acc: float
 
 
-class LossPanel(Noted, Vertical):
+class LossPanel(Panel, Vertical):
     """Loss over steps (train, averaged per plot column) and epochs (validation)."""
 
+    TITLE = "Loss"
     DEFAULT_CSS = """
     LossPanel #loss-summary { height: 1; }
     """
 
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.border_title = "Loss"
+    def __init__(self, lab, **kwargs) -> None:
+        super().__init__(lab, **kwargs)
         self._losses = np.empty(1024)  # every training step's loss, in a buffer that doubles
         self._count = 0
         self.epochs: list[EpochPoint] = []
@@ -60,8 +60,9 @@ class LossPanel(Noted, Vertical):
         yield PlotextPlot(log_y=True, id="loss-plot")
         yield Static(id="loss-summary")
 
-    def add(self, losses: list[float], epochs: list[EpochReport]) -> None:
+    def feed(self, progress: Progress) -> None:
         """New steps and finished epochs from the trainer (drawn at the next redraw)."""
+        losses, epochs = progress.losses, progress.epochs
         if self._count + len(losses) > len(self._losses):
             grown = np.empty(max(2 * len(self._losses), self._count + len(losses)))
             grown[: self._count] = self._losses[: self._count]
@@ -76,10 +77,11 @@ class LossPanel(Noted, Vertical):
         self.until_epoch = None
         self.redraw()
 
-    def show(self, epoch: int | None) -> None:
-        """Live (None) or the run as it stood at the end of `epoch`."""
-        self.until_epoch = epoch
+    def show(self, frame: Frame) -> None:
+        """Live, or the run as it stood at the end of the replayed epoch."""
+        self.until_epoch = frame.view.epoch
         self.redraw()
+        self.set_note(frame.note)
 
     def redraw(self) -> None:
         if not self.is_mounted:

@@ -1,10 +1,36 @@
-"""What the four panels share: a border subtitle that ends in a note ("live", or the epoch
-being replayed), and a block of text whose layout is redone only when its height changes."""
+"""What every panel of the lab shares: one interface, a subtitle that ends in a note ("live",
+or the epoch being replayed), the keys that scroll a focused panel, and a block of text whose
+layout is redone only when its height changes.
+
+The interface (see tfnp_tui/widgets/README.md, "Adding a panel"):
+
+    Panel(lab: LabInfo)     built from the facts about the run (tfnp_tui/view.py)
+    feed(progress)          new data from training: every report, whether drawn or not
+    show(frame)             draw the Frame: the view (live or an epoch, layer, head, ...) and its data
+    clear()                 a reset: forget the run
+
+The App loops over its panels; it does not know what any of them draws.
+"""
 
 from __future__ import annotations
 
 from rich.text import Text
+from textual.binding import Binding
+from textual.containers import VerticalScroll
 from textual.widgets import Static
+
+from ..messages import Progress
+from ..view import Frame, LabInfo
+
+# the keys a focused panel scrolls with (← and → stay the lab's: they replay epochs)
+SCROLL_KEYS = [
+    Binding("up", "scroll_up", "scroll", show=False),
+    Binding("down", "scroll_down", "scroll", show=False),
+    Binding("pageup", "page_up", "page up", show=False),
+    Binding("pagedown", "page_down", "page down", show=False),
+    Binding("home", "scroll_home", "top", show=False),
+    Binding("end", "scroll_end", "bottom", show=False),
+]
 
 
 class Noted:
@@ -21,6 +47,33 @@ class Noted:
         if note is not None:
             self.note = note
         self.border_subtitle = " · ".join(part for part in (self.subtitle_prefix(), self.note) if part)
+
+
+class Panel(Noted):
+    """Mixed into every panel widget, before its Textual base class: the lab's interface."""
+
+    TITLE = ""  # the border title
+
+    def __init__(self, lab: LabInfo, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.lab = lab
+        self.border_title = self.TITLE
+
+    def feed(self, progress: Progress) -> None:
+        """New data from training (kept for later frames; drawing waits for show)."""
+
+    def show(self, frame: Frame) -> None:
+        """Draw `frame`, and end the subtitle with its note."""
+        raise NotImplementedError
+
+    def clear(self) -> None:
+        """A reset: forget everything fed so far."""
+
+
+class PanelScroll(VerticalScroll, inherit_bindings=False):
+    """A scrolling area that takes focus (Tab) and scrolls with SCROLL_KEYS only."""
+
+    BINDINGS = SCROLL_KEYS
 
 
 class TextBlock(Static):

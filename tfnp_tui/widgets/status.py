@@ -51,6 +51,14 @@ class StatusLine(Widget):
         text.no_wrap, text.overflow = True, "ellipsis"  # two lines, whatever the width
         return text
 
+    def follow(self, step, epochs: list, rate: float) -> None:
+        """The newest step's figures, the steps/s, and a finished epoch's as routine news."""
+        self.epoch, self.step, self.loss, self.lr, self.rate = step.epoch, step.step, step.loss, step.lr, rate
+        if epochs:
+            e = epochs[-1]
+            self.say(f"epoch {e.epoch}: loss {loss_text(e.loss)}  acc {100 * e.acc:.1f}%  "
+                     f"val_loss {loss_text(e.val_loss)}  val_acc {100 * e.val_acc:.1f}%", routine=True)  # fmt: skip
+
     def say(self, message: str, severity: str = "information", routine: bool = False) -> None:
         """Show `message` on the second line. Routine news (an epoch's figures) does not
         replace a warning or an error until it has been shown HOLD_SECONDS."""

@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import loss as cross_entropy
-from .backend import to_numpy
-from .config import ModelConfig, TrainConfig
-from .loss import IGNORE
-from .memory import eval_batch_size
-from .model import TransformerEncoder
+from ..components import loss as cross_entropy
+from ..components.loss import IGNORE
+from ..config import ModelConfig, TrainConfig
+from ..model import TransformerEncoder
+from ..runtime.backend import to_numpy
+from ..runtime.memory import eval_batch_size
 from .optim import clip_gradients, learning_rate, make_optimizer
 from .reports import EpochReport, ProbeReport, StepReport
 from .tasks import Task, make_task
@@ -88,7 +88,9 @@ class Trainer:
                 f"the model {model_cfg.vocab_size}"
             )
         if self.task.needs_causal and not model_cfg.causal:
-            raise ValueError("causal: the text task needs a causal model, or it reads the next character off its input")
+            raise ValueError(
+                f"causal: the {self.task.name} task needs a causal model, or it reads the answer off its input"
+            )
         self.model = model or TransformerEncoder(model_cfg, seed=train_cfg.seed, device=train_cfg.device)
         self.xp = self.model.xp
         self.optimizer = make_optimizer(

@@ -21,10 +21,10 @@ import os
 
 import numpy as np
 
-from .config import ModelConfig
+from ..config import ModelConfig
+from ..model import param_shapes
+from ..training.optim import make_optimizer
 from .layout import ParamLayout
-from .model import param_shapes
-from .optim import make_optimizer
 
 EVAL_BATCH = 256  # sequences per forward pass when evaluating...
 EVAL_POSITIONS = 8192  # ...and fewer for long sequences: this bounds an evaluation pass's memory

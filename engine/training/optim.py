@@ -1,6 +1,6 @@
 """Optimizers, global-norm gradient clipping and learning-rate schedules.
 
-Every optimizer turns a gradient g into an update u and applies p <- p - u in place:
+Every optimizer turns a gradient g into an update u, and the caller takes p <- p - u:
 
     sgd       u = lr g
     momentum  v <- mu v + g;                       u = lr v
@@ -9,28 +9,29 @@ Every optimizer turns a gradient g into an update u and applies p <- p - u in pl
     adamw     adam's u + lr wd p  for weight matrices and the embedding (decoupled decay;
               LayerNorm gains and biases and every bias vector are not decayed)
 
-They work on the flat parameter vector (engine/layout.py): one update is a few NumPy calls
-over all parameters at once, not a few per tensor. `step` does the same for any dict of
-named tensors.
+They work on the flat parameter vector (engine/runtime/layout.py): one update is a few
+NumPy calls over all parameters at once, not a few per tensor. One step is three lines:
 
-`updates` computes every u without touching the parameters or the optimizer's state: the
-new state waits in spare buffers until `commit`. So the trainer can refuse a non-finite
-update and leave everything as it was, and report each tensor's update-to-weight ratio;
-`step` computes, commits and applies in one call. Optimizer state (momenta, moments, t) is
-plain arrays, saved in checkpoints so a resumed run continues exactly.
+    u = optimizer.updates(p, g, lr)   every u; the parameters and the optimizer's state untouched
+    optimizer.commit()                the new state (waiting in spare buffers) becomes the state
+    p -= u
+
+So the trainer can refuse a non-finite update and leave everything as it was, and report
+each tensor's update-to-weight ratio. Optimizer state (momenta, moments, t) is plain
+arrays, saved in checkpoints so a resumed run continues exactly.
 """
 
 from __future__ import annotations
 
 import math
 
-from .backend import array_module
-from .layout import ParamLayout
+from ..runtime.backend import array_module
+from ..runtime.layout import ParamLayout
 
 
 class Optimizer:
-    """Base class. Works on the flat parameter vector (see engine/layout.py); state arrays
-    have its size and are created on the first step."""
+    """Base class. Works on the flat parameter vector (see engine/runtime/layout.py); state
+    arrays have its size and are created on the first step."""
 
     state_names: tuple[str, ...] = ()
 
@@ -63,23 +64,6 @@ class Optimizer:
                 self._spare[kind] = self.state[kind]
             self.state[kind] = new
         self._next = {}
-
-    def step_flat(self, p, g, lr: float):
-        """updates, commit and p <- p - u in place, for flat p and g (P,); returns u."""
-        u = self.updates(p, g, lr)
-        self.commit()
-        p -= u
-        return u
-
-    def step(self, params: dict, grads: dict, lr: float) -> dict:
-        """One step on named tensors: p <- p - u in place for each; returns {name: u}."""
-        if self.layout is None or list(self.layout.shapes) != list(params):
-            self.layout = ParamLayout({name: p.shape for name, p in params.items()})
-        u = self.updates(self.layout.flatten(params), self.layout.flatten(grads), lr)
-        self.commit()
-        updates = self.layout.views(u)
-        apply_updates(params, updates)
-        return updates
 
     def _advance(self, kind: str, like):
         """(the state array `kind`, zeros at first; a buffer for its next value)."""
@@ -172,17 +156,13 @@ class AdamW(Adam):
         self._mask_layout = None  # the layout the mask was made for
 
     def update(self, p, g, lr, t):
+        if self.layout is None:
+            raise ValueError("AdamW needs the parameter layout (layout=...): it decays the matrices only")
         u = super().update(p, g, lr, t)
-        if self._mask_layout is not self.layout:  # step() with other tensors brings another layout
+        if self._mask_layout is not self.layout:  # made on the first step, and again for another layout
             self._mask, self._mask_layout = self.layout.matrix_mask(p.dtype, array_module(p)), self.layout
         u += (lr * self.weight_decay) * (self._mask * p)
         return u
-
-
-def apply_updates(params: dict, updates: dict) -> None:
-    """p <- p - u, in place, for every parameter."""
-    for name, u in updates.items():
-        params[name] -= u
 
 
 def make_optimizer(name: str, momentum=0.9, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01,

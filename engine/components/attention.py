@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-from .backend import array_module
+from ..runtime.backend import array_module
 
 
 class AttentionCache(NamedTuple):

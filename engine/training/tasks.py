@@ -1,15 +1,10 @@
 """The tasks: seeded generators of (tokens, targets) with a training and a held-out split.
 
-    next     tokens over 0..V-2, each target is its input token + 1 (the original task)
-    copy     the target at each position is the input token there
-    reverse  the target at position t is the input token at position T-1-t
-    sort     the targets are the input tokens in ascending order
-    text     next-character prediction over a UTF-8 text file (needs a causal model)
-
-copy, reverse and sort can only be solved by looking at other positions, so their
-attention maps show something: reverse learns an anti-diagonal.
-Synthetic validation sequences never occur in the training set; the text task trains on
-the first 90% of the file and validates on the last 10%.
+What each task asks of the model (its targets, whether it reads a file or needs a causal
+model) is its entry in task_rules.py; this module makes the data. copy, reverse and sort
+can only be solved by looking at other positions, so their attention maps show something:
+reverse learns an anti-diagonal. Synthetic validation sequences never occur in the
+training set; a task that reads a file trains on its first 90% and validates on the last 10%.
 """
 
 from __future__ import annotations
@@ -20,10 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import TrainConfig
-from .loss import IGNORE
+from ..components.loss import IGNORE
+from ..config import TrainConfig
+from ..runtime.files import read_error
+from .task_rules import TASK_RULES, TaskRules
 
-SYNTHETIC = ("next", "copy", "reverse", "sort")
 TEXT_TRAIN_FRACTION = 0.9
 
 
@@ -45,9 +41,14 @@ class Task:
     chars: str | None = None  # the text task's vocabulary: token id i is chars[i]
 
     @property
+    def rules(self) -> TaskRules:
+        """The task's entry in TASK_RULES: its targets, its needs, its defaults."""
+        return TASK_RULES[self.name]
+
+    @property
     def needs_causal(self) -> bool:
         """True when a model that sees later positions could read the answer off its input."""
-        return self.name == "text"
+        return self.rules.needs_causal
 
     def label(self, token: int) -> str:
         """How to show a token: its id, or a visible form of its character."""
@@ -82,9 +83,7 @@ class Task:
     def targets_for(self, tokens: np.ndarray) -> np.ndarray:
         """The right answers for any tokens (1, T); -1 where the task does not know one
         (the text task cannot know the character after the last one typed)."""
-        if self.name == "text":
-            return np.concatenate([tokens[:, 1:], np.full((tokens.shape[0], 1), IGNORE)], axis=1)
-        return synthetic_targets(self.name, tokens, self.vocab_size)
+        return self.rules.targets(tokens, self.vocab_size)
 
 
 def token_id(word: str) -> int:
@@ -99,30 +98,20 @@ def visible(ch: str) -> str:
     return {" ": "␣", "\n": "↵", "\t": "⇥", "\r": "␍"}.get(ch, ch if ch.isprintable() else "?")
 
 
-def synthetic_targets(name: str, tokens: np.ndarray, vocab_size: int) -> np.ndarray:
-    if name == "next":  # the last token, V-1, has no successor in the vocabulary
-        return np.where(tokens + 1 < vocab_size, tokens + 1, IGNORE)
-    if name == "copy":
-        return tokens.copy()
-    if name == "reverse":
-        return tokens[:, ::-1].copy()
-    if name == "sort":
-        return np.sort(tokens, axis=1)
-    raise ValueError(f"task: unknown {name!r}")
-
-
 def make_task(cfg: TrainConfig, vocab_size: int = 20, seq_len: int = 4) -> Task:
-    """Build the task `cfg.task`; the text task takes its vocabulary from the file."""
-    if cfg.task == "text":
-        return make_text_task(cfg.data, seq_len, cfg.samples, cfg.val_samples, cfg.seed)
+    """Build the task `cfg.task`; a task that reads a file takes its vocabulary from the file."""
+    if TASK_RULES[cfg.task].reads_file:
+        return make_text_task(cfg.data, seq_len, cfg.samples, cfg.val_samples, cfg.seed, cfg.task)
     return make_synthetic_task(cfg.task, vocab_size, seq_len, cfg.samples, cfg.val_samples, cfg.seed)
 
 
 def make_synthetic_task(name: str, vocab_size: int, seq_len: int, samples: int, val_samples: int, seed: int) -> Task:
     """Random training sequences, and validation sequences that are not among them."""
-    high = vocab_size - 1 if name == "next" else vocab_size  # next keeps room for token + 1
+    rules = TASK_RULES[name]
+    high = vocab_size - rules.spare_tokens  # inputs are 0..high-1: next keeps room for token + 1
     if high < 1:
-        raise TaskError(f"the {name} task needs a vocabulary of at least 2 tokens, got {vocab_size}")
+        least = rules.spare_tokens + 1
+        raise TaskError(f"the {name} task needs a vocabulary of at least {least} tokens, got {vocab_size}")
     distinct = high**seq_len
     if distinct < samples + val_samples:
         raise TaskError(
@@ -144,23 +133,16 @@ def make_synthetic_task(name: str, vocab_size: int, seq_len: int, samples: int, 
     train = train.astype(np.int64)
     return Task(
         name, vocab_size, seq_len,
-        train, synthetic_targets(name, train, vocab_size), val, synthetic_targets(name, val, vocab_size),
+        train, rules.targets(train, vocab_size), val, rules.targets(val, vocab_size),
     )  # fmt: skip
 
 
 def read_text(path: str) -> str:
     """The file's text; TaskError with the file's name for anything that is not UTF-8 text."""
-    p = Path(path)
     try:
-        raw = p.read_bytes()
-    except FileNotFoundError:
-        raise TaskError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise TaskError(f"{path}: is a directory, not a text file") from None
-    except PermissionError:
-        raise TaskError(f"{path}: cannot be read (permission denied)") from None
+        raw = Path(path).read_bytes()
     except OSError as err:
-        raise TaskError(f"{path}: cannot be read ({err.strerror or err})") from None
+        raise TaskError(read_error(path, err, "a text file")) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -170,7 +152,7 @@ def read_text(path: str) -> str:
     return text
 
 
-def make_text_task(path: str, seq_len: int, samples: int, val_samples: int, seed: int) -> Task:
+def make_text_task(path: str, seq_len: int, samples: int, val_samples: int, seed: int, name: str = "text") -> Task:
     """Windows of seq_len + 1 characters: tokens are the first seq_len, targets the last."""
     text = read_text(path)
     chars = "".join(sorted(set(text)))
@@ -186,7 +168,7 @@ def make_text_task(path: str, seq_len: int, samples: int, val_samples: int, seed
     rng = np.random.default_rng(seed)
     train_tokens, train_targets = _windows(ids[:split], seq_len, samples, rng)
     val_tokens, val_targets = _windows(ids[split:], seq_len, val_samples, rng)
-    return Task("text", len(chars), seq_len, train_tokens, train_targets, val_tokens, val_targets, chars)
+    return Task(name, len(chars), seq_len, train_tokens, train_targets, val_tokens, val_targets, chars)
 
 
 def _windows(ids: np.ndarray, seq_len: int, count: int, rng: np.random.Generator):

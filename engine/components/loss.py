@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from .backend import array_module
+from ..runtime.backend import array_module
 
 IGNORE = -1
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from .backend import array_module
+from ..runtime.backend import array_module
 
 GELU_C = math.sqrt(2.0 / math.pi)  # sqrt(2/pi), a Python float so float32 stays float32
 GELU_A = 0.044715

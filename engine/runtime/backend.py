@@ -11,7 +11,7 @@ from types import ModuleType
 
 import numpy as np
 
-from .config import DEVICES
+DEVICES = ("cpu", "gpu")  # where the engine runs: TrainConfig.device is one of them
 
 
 class DeviceError(RuntimeError):

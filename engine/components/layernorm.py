@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from .backend import array_module
+from ..runtime.backend import array_module
 
 EPS = 1e-5
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from .backend import scatter_add_rows
+from ..runtime.backend import scatter_add_rows
 
 
 class EmbeddingCache(NamedTuple):

@@ -20,9 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .backend import to_numpy
-from .config import ModelConfig
-from .model import param_shapes
+from ..config import ModelConfig
+from ..model import param_shapes
+from ..runtime.backend import to_numpy
+from ..runtime.files import read_error
 
 FORMAT = "tfnp-checkpoint"
 VERSION = 1
@@ -91,23 +92,24 @@ def load(path: str | os.PathLike) -> Checkpoint:
     """Read a checkpoint written by `save`; CheckpointError names the file and the fault."""
     path = str(path)
     try:
-        archive = np.load(path, allow_pickle=False)
-        if not isinstance(archive, np.lib.npyio.NpzFile):  # a lone .npy array
-            raise CheckpointError(f"{path}: a single array, not a tfnp checkpoint (.npz)")
-        with archive:
-            arrays = {key: archive[key] for key in archive.files}
-    except CheckpointError:
-        raise
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise CheckpointError(f"{path}: is a directory, not a checkpoint") from None
-    except PermissionError:
-        raise CheckpointError(f"{path}: cannot be read (permission denied)") from None
-    except (zipfile.BadZipFile, ValueError):  # numpy's own words would suggest unpickling: never
-        raise CheckpointError(f"{path}: not a readable tfnp checkpoint (not an .npz archive of plain arrays)") from None
-    except (OSError, EOFError, KeyError) as err:
-        raise CheckpointError(f"{path}: not a readable tfnp checkpoint ({err})") from None
+        file = open(path, "rb")  # closed by the with below
+    except OSError as err:
+        raise CheckpointError(read_error(path, err, "a checkpoint")) from None
+    with file:
+        try:
+            archive = np.load(file, allow_pickle=False)
+            if not isinstance(archive, np.lib.npyio.NpzFile):  # a lone .npy array
+                raise CheckpointError(f"{path}: a single array, not a tfnp checkpoint (.npz)")
+            with archive:
+                arrays = {key: archive[key] for key in archive.files}
+        except CheckpointError:
+            raise
+        except (zipfile.BadZipFile, ValueError):  # numpy's own words would suggest unpickling: never
+            raise CheckpointError(
+                f"{path}: not a readable tfnp checkpoint (not an .npz archive of plain arrays)"
+            ) from None
+        except (OSError, EOFError, KeyError) as err:
+            raise CheckpointError(f"{path}: not a readable tfnp checkpoint ({err})") from None
     meta = _meta(path, arrays)
     try:
         model_cfg = ModelConfig(**meta["model"])

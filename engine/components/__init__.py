@@ -1,0 +1,1 @@
+"""The components: one pure forward/backward pair per layer (embedding to loss)."""

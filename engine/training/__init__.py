@@ -1,0 +1,1 @@
+"""Training: the task rules and tasks, optimizers, the Trainer, its reports, and checkpoints."""

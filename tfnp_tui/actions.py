@@ -1,0 +1,127 @@
+"""What each key of the lab does (the keys themselves: tfnp_tui/keys.py). Mixed into the App:
+every action changes the view, drives the training session, or opens a tool, and says what
+it did on the status line."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from textual.widgets import Input
+
+from engine.training.checkpoint import CheckpointError
+
+from .screens.confirm import ConfirmScreen
+from .screens.gradcheck import GradcheckScreen
+from .screens.help import HelpScreen
+from .widgets.gradients import GradientPanel
+
+
+class LabActions:
+    """The App's key actions; it provides session, scene, view, status, panels, redraw and warn."""
+
+    # ---------------------------------------------------------------------------- the view
+    def action_replay(self, delta: int) -> None:
+        said = self.scene.replay(delta)
+        self.status.say(said, "warning" if said.startswith("no epochs") else "information")
+        self.redraw()
+
+    def action_layer(self, delta: int) -> None:
+        self.view.move_layer(delta, self.lab.n_layers)
+        self.redraw()
+
+    def action_head(self, delta: int) -> None:
+        self.view.move_head(delta, self.lab.n_heads)
+        self.redraw()
+
+    def action_toggle(self, mode: str) -> None:
+        setattr(self.view, mode, not getattr(self.view, mode))
+        self.redraw()
+
+    def action_scroll_gradients(self, direction: int) -> None:
+        panel = self.query_one(GradientPanel)
+        panel.scroll_relative(y=direction * max(panel.size.height - 2, 1), animate=False)
+
+    # ------------------------------------------------------------------------- training
+    def go_live(self) -> None:
+        if not self.view.live:
+            self.view.epoch = None
+            self.redraw()
+
+    def action_run_pause(self) -> None:
+        self.go_live()
+        if self.session.running:
+            self.session.pause()
+            self.status.say("paused")
+        else:
+            self.status.say("running: space pauses")
+            self.session.run()
+
+    def action_train(self, mode: str) -> None:
+        self.go_live()
+        self.status.say("one step" if mode == "step" else "training to the end of the epoch")
+        self.session.step() if mode == "step" else self.session.epoch()
+
+    def action_reset(self) -> None:
+        also = f" {self.session.metrics.path} starts afresh." if self.session.metrics else ""
+        question = f"Reset to a fresh model? Training so far is dropped.{also}"
+        self.push_screen(ConfirmScreen(question), lambda yes: self.reset() if yes else None)
+
+    def reset(self) -> None:
+        self.session.reset()
+        self.scene.clear()
+        for panel in self.panels:
+            panel.clear()
+        status = self.status
+        status.epoch, status.step, status.loss = 0, 0, float("nan")
+        status.say(f"reset: a fresh model (seed {self.trainer.train_cfg.seed})")
+        self.redraw()
+        self.session.probe(self.session.probe_tokens)
+
+    # ------------------------------------------------------------------- the typed sequence
+    def action_type_sequence(self) -> None:
+        line = self.query_one("#sequence", Input)
+        line.display = True
+        self.screen.set_focus(line)  # at once (focus() waits a turn): the next key is already typed
+
+    def action_probe_sample(self) -> None:
+        self.view.typed = False
+        self.status.say("inspector: the probe sample")
+        self.session.probe(None)
+
+    # ------------------------------------------------------------------------------ tools
+    def action_gradcheck(self) -> None:
+        if self.session.running:
+            self.status.say("training paused for the gradient check")
+        self.push_screen(GradcheckScreen())
+        self.session.gradcheck()  # pauses first: the check needs the CPU, and a model that holds still
+
+    def action_save(self) -> None:
+        path = os.path.abspath(self.save_path)
+        self.status.say(f"saving {path}…")
+        self.session.save(path)
+
+    def action_screenshot(self) -> None:
+        name = f"tfnp-screenshot-{time.strftime('%Y%m%d-%H%M%S')}.svg"
+        try:
+            path = self.save_screenshot(filename=name, path=os.getcwd())
+        except OSError as err:
+            self.status.say(f"could not save the screenshot: {err.strerror or err}", "error")
+            return
+        self.status.say(f"screenshot saved: {path}")
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    async def action_quit(self) -> None:
+        """Quit; with --save, save first (a failed save keeps the lab open, once). What
+        became of the training is said on stdout after the lab closes."""
+        try:
+            line = self.session.leave(self.save_path, bool(self.setup.save), tried=self.quit_unsaved)
+        except CheckpointError as err:
+            self.quit_unsaved = True
+            return self.warn(f"{err}\nq again quits without saving", "could not save",
+                             f"not saved, q again quits without saving: {err}")  # fmt: skip
+        self.exit_lines += [line] if line else []
+        self.exit()

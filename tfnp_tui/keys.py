@@ -1,0 +1,29 @@
+"""The lab's keys: what each one does is an action of the App (tfnp_tui/app.py); the help
+screen (screens/help.py) explains them all. A focused panel's own scroll keys
+(widgets/panel.py: SCROLL_KEYS) come before these."""
+
+from textual.binding import Binding
+
+BINDINGS = [
+    Binding("space", "run_pause", "run/pause"),
+    Binding("n", "train('epoch')", "epoch"),
+    Binding("s", "train('step')", "step"),
+    Binding("left", "replay(-1)", "replay", key_display="←/→"),
+    Binding("right", "replay(1)", "replay", show=False),
+    Binding("g", "gradcheck", "gradcheck"),
+    Binding("w", "save", "save"),
+    Binding("ctrl+s", "screenshot", "screenshot", priority=True, show=False),  # listed under ?
+    Binding("question_mark", "help", "help", key_display="?"),
+    Binding("q", "quit", "quit"),
+    Binding("r", "reset", "reset", show=False),
+    Binding("left_square_bracket", "layer(-1)", "layer", show=False),
+    Binding("right_square_bracket", "layer(1)", "layer", show=False),
+    Binding("h", "head(1)", "head", show=False),
+    Binding("H", "head(-1)", "head", show=False),
+    Binding("a", "toggle('all_heads')", "all heads", show=False),
+    Binding("v", "toggle('values')", "values", show=False),
+    Binding("t", "type_sequence", "type", show=False),
+    Binding("p", "probe_sample", "probe", show=False),
+    Binding("pagedown", "scroll_gradients(1)", "scroll gradients", show=False),  # with no panel focused
+    Binding("pageup", "scroll_gradients(-1)", "scroll gradients", show=False),
+]

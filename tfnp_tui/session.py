@@ -1,0 +1,237 @@
+"""The training session behind the lab: the trainer, the thread that trains it, and every
+tool that touches it (probe, gradient check, save), with no widget in sight.
+
+The session is driven by method calls (run, pause, step, epoch, reset, probe, gradcheck,
+save) and answers only by posting messages (tfnp_tui/messages.py) through the `post`
+function it is given: the App's post_message in the lab, a list's append in a test.
+
+Threads: one trains at a time; it steps the trainer and posts a Progress report at most
+UPDATE_HZ times a second, however fast the steps are. A lock serialises everything that
+reads or changes the trainer (a step, a probe, a save, the gradient check's copy of the
+parameters), and every message carries the generation of the trainer that sent it, so a
+reset can never mix two runs.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import numpy as np
+from textual.message import Message
+
+from engine.gradcheck import check_model
+from engine.model import TransformerEncoder
+from engine.training import checkpoint
+from engine.training.checkpoint import CheckpointError
+from engine.training.trainer import Trainer, TrainingDiverged
+
+from .messages import GradcheckDone, MetricsFailed, Probed, Progress, RunState, Saved, Stopped
+from .metrics import MetricsError, header_record
+from .numbers import plural
+from .setup import Setup
+
+UPDATE_HZ = 10  # reports a second while training, whatever the step rate
+
+
+class TrainingSession:
+    """Trains `setup.trainer` in a background thread and posts what happens."""
+
+    def __init__(self, setup: Setup, post: Callable[[Message], object]) -> None:
+        self.setup = setup
+        self.trainer: Trainer = setup.trainer
+        self.post = post
+        self.lock = threading.Lock()  # held while anything reads or changes the trainer
+        self.generation = 0
+        self.probe_tokens: np.ndarray | None = None  # a typed sequence, or None for the probe sample
+        self.saved_step = self.trainer.step_count  # the step the newest checkpoint holds
+        self.metrics = setup.metrics_log()  # MetricsError when the file cannot be continued
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()  # the training thread's: set to pause it
+        self._helpers: list[threading.Thread] = []  # probes, checks and saves under way
+
+    # ------------------------------------------------------------------------- training
+    @property
+    def running(self) -> bool:
+        """A training thread is at work and has not been told to stop."""
+        return self._thread is not None and self._thread.is_alive() and not self._stop.is_set()
+
+    def run(self) -> None:
+        """Train until paused (or until the epochs asked for are done)."""
+        self._start("run")
+
+    def epoch(self) -> None:
+        """Train to the end of the current epoch, then pause."""
+        self._start("epoch")
+
+    def step(self) -> None:
+        """One optimizer step."""
+        self._start("step")
+
+    def pause(self, wait: bool = False) -> None:
+        """Stop training after the step under way (and wait for it, with wait=True)."""
+        self._stop.set()
+        if wait and self._thread is not None:
+            self._thread.join()
+
+    def join(self) -> None:
+        """Wait until every thread of the session (training, probes, checks, saves) is done."""
+        for thread in [self._thread, *self._helpers]:
+            if thread is not None:
+                thread.join()
+        self._helpers = [t for t in self._helpers if t.is_alive()]
+
+    def _spawn(self, target, *args) -> None:
+        """Run a tool in a thread of its own (it takes the lock to touch the trainer)."""
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        self._helpers = [t for t in self._helpers if t.is_alive()] + [thread]
+        thread.start()
+
+    def _start(self, mode: str) -> None:
+        if self.running:
+            return
+        previous, self._stop = self._thread, threading.Event()
+        self._thread = threading.Thread(target=self._train, args=(mode, previous, self._stop), daemon=True)
+        self._thread.start()
+        self.post(RunState(self.generation, True))
+
+    def _train(self, mode: str, previous: threading.Thread | None, stop: threading.Event) -> None:
+        """The training thread: step until `stop`, the epoch's end (epoch), once (step), or
+        the epochs asked for (run)."""
+        if previous is not None:
+            previous.join()  # a quick pause-and-run: the old thread finishes its step first
+        generation, trainer = self.generation, self.trainer
+        stop_when_finished = mode == "run" and not trainer.finished
+        losses, epochs, last_post, report = [], [], 0.0, None
+        try:
+            while not stop.is_set():
+                with self.lock:
+                    if generation != self.generation:
+                        return
+                    report = trainer.step()
+                    if report.epoch_report is not None:
+                        self._log(report.epoch_report)
+                losses.append(report.loss)
+                if report.epoch_report is not None:
+                    epochs.append(report.epoch_report)
+                done = (mode == "step" or (mode == "epoch" and report.epoch_report is not None)
+                        or (stop_when_finished and trainer.finished))  # fmt: skip
+                if done or time.monotonic() - last_post >= 1 / UPDATE_HZ:
+                    self._post_progress(generation, report, losses, epochs, final=done)
+                    losses, epochs, last_post = [], [], time.monotonic()
+                if done:
+                    if stop_when_finished and trainer.finished:
+                        msg = f"trained the {trainer.train_cfg.epochs} epochs asked for; space trains on"
+                        self.post(Stopped(generation, "finished", msg))
+                    return
+        except TrainingDiverged as err:
+            short = f"diverged at step {err.step}: {err.what} · paused with the last good parameters · ? help"
+            self.post(Stopped(generation, "diverged", f"diverged at {err}", short))
+        except Exception as err:  # shown in the lab, never as a traceback
+            self.post(Stopped(generation, "error", f"training failed: {type(err).__name__}: {err}"))
+        finally:
+            if losses and report is not None:  # paused between two updates: show where it stopped
+                self._post_progress(generation, report, losses, epochs, final=True)
+            stop.set()
+            self.post(RunState(generation, False))
+
+    def _post_progress(self, generation: int, report, losses: list, epochs: list, final: bool) -> None:
+        with self.lock:
+            if generation != self.generation:
+                probe = None
+            elif self.probe_tokens is None and report.epoch_report is not None:
+                probe = report.epoch_report.probe  # the epoch's end looked at the probe sample already
+            else:
+                probe = self.trainer.probe(self.probe_tokens)
+        self.post(Progress(generation, report, losses, epochs, probe, final))
+
+    def _log(self, report) -> None:
+        """--metrics-out: a JSON line per epoch; a file that cannot be written is said once."""
+        if self.metrics is None:
+            return
+        try:
+            self.metrics.write(report)
+        except MetricsError as err:
+            self.metrics = None
+            self.post(MetricsFailed(f"{err}; metrics are off"))
+
+    def reset(self) -> None:
+        """A fresh model, as the flags describe it; the metrics file starts afresh."""
+        self.pause()
+        with self.lock:
+            self.generation += 1
+            old = self.trainer
+            self.trainer = Trainer(old.model_cfg, old.train_cfg, task=old.task)
+            self.saved_step = 0
+            if self.metrics:
+                self.metrics.restart(header_record(self.trainer))  # a new run, a new file
+
+    # ---------------------------------------------------------------------------- tools
+    def probe(self, tokens: np.ndarray | None = None) -> None:
+        """Look at `tokens` (None: the probe sample) from now on, and at once."""
+        self.probe_tokens = tokens
+        self._spawn(self._probe)
+
+    def _probe(self) -> None:
+        with self.lock:
+            generation, probe = self.generation, self.trainer.probe(self.probe_tokens)
+        self.post(Probed(generation, probe))
+
+    def gradcheck(self) -> None:
+        """Pause, then check the gradients of the model as it is now (on a copy)."""
+        self.pause()
+        self._spawn(self._gradcheck)
+
+    def _gradcheck(self) -> None:
+        with self.lock:  # a copy of the parameters as they are now: the check never touches the trainer
+            t = self.trainer
+            params, step = t.model.params_numpy(), t.step_count
+        model = TransformerEncoder(t.model_cfg, params=params)
+        tokens, targets = t.task.train_tokens[:2], t.task.train_targets[:2]
+        max_entries = max(4, min(32, 3000 // len(model.params)))
+        self.post(GradcheckDone(check_model(model, tokens, targets, max_entries=max_entries), step))
+
+    def save(self, path: str) -> None:
+        """Write a checkpoint in the background; Saved says how it went."""
+        self._spawn(self._save, path)
+
+    def _save(self, path: str) -> None:
+        try:
+            generation, step = self.save_now(path)
+        except CheckpointError as err:
+            self.post(Saved(path, 0, str(err)))
+            return
+        self.post(Saved(path, step, generation=generation))
+
+    def save_now(self, path: str) -> tuple[int, int]:
+        """Write a checkpoint now; (generation, step) saved. CheckpointError if it cannot."""
+        with self.lock:
+            checkpoint.save(path, self.trainer)
+            generation, step = self.generation, self.trainer.step_count
+            self.saved_step = step
+        return generation, step
+
+    def leave(self, path: str, save: bool, tried: bool = False) -> str | None:
+        """On the way out of the lab: stop training; with `save` (--save was given), write
+        `path` unless that was `tried` and failed (CheckpointError if it fails now). The line
+        that says what became of the training, or None when there is nothing to say."""
+        self.pause(wait=True)
+        if save and not tried:
+            return f"saved {path} (step {self.save_now(path)[1]})"
+        trained = self.trainer.step_count - self.saved_step
+        if not trained:
+            return None
+        since = "the last save" if self.saved_step else "the start"
+        how = f"{path} could not be written" if tried else "w saves in the lab; --save FILE also saves on quit"
+        return f"not saved: {plural(trained, 'step')} trained since {since} ({how})"
+
+    def close(self) -> str | None:
+        """Stop training and close the metrics file; what went wrong closing it, if anything."""
+        self.pause(wait=True)
+        try:
+            if self.metrics:
+                self.metrics.close()
+        except MetricsError as err:
+            return str(err)
+        return None

@@ -1,0 +1,121 @@
+"""What the lab shows: the view state (live or a replayed epoch, the attention layer and head,
+the probe or a typed sequence) in one small object, the Frame each redraw hands to every
+panel, the Scene that keeps what frames are made of (the live reports and the recorded
+epochs), and the facts about the run that panels are built from (LabInfo)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.training.reports import EpochReport, ProbeReport, StepReport
+
+from .history import History, capacity_for
+from .messages import Progress
+
+
+@dataclass
+class View:
+    """What the learner has chosen to look at; the keys change it, the panels read it."""
+
+    epoch: int | None = None  # None: live; else the recorded epoch being replayed
+    layer: int = 0  # the attention layer shown (0-based)
+    head: int = 0  # the attention head shown (0-based)
+    all_heads: bool = False  # every head of the layer side by side
+    values: bool = False  # numbers instead of shades in the heatmap
+    typed: bool = False  # the attention and inspector show a typed sequence, not the probe sample
+
+    @property
+    def live(self) -> bool:
+        return self.epoch is None
+
+    def move_layer(self, delta: int, n_layers: int) -> None:
+        self.layer = (self.layer + delta) % n_layers
+
+    def move_head(self, delta: int, n_heads: int) -> None:
+        self.head = (self.head + delta) % n_heads
+
+
+@dataclass(frozen=True)
+class Frame:
+    """Everything a panel draws at one redraw: the view and the data it selects."""
+
+    view: View
+    note: str  # "live", or "epoch 3 of 12 (replay)": each panel's subtitle ends with it
+    step: StepReport | None = None  # live: the newest step (None before the first)
+    epoch: EpochReport | None = None  # replay: the epoch's report
+    probe: ProbeReport | None = None  # the sequence the attention and inspector look at
+
+
+class Scene:
+    """The view, the newest live report and probe, and the recorded epochs: what frames are made of."""
+
+    def __init__(self, model, n_layers: int) -> None:
+        self.view = View(layer=n_layers - 1)  # the last layer first: where routing tasks show their pattern
+        self.history = History(capacity_for(model))
+        self.live: Progress | None = None  # the newest report
+        self.live_probe: ProbeReport | None = None  # the newest look at the probe or typed sequence
+
+    def take(self, progress: Progress) -> None:
+        self.live = progress
+        if progress.probe is not None:
+            self.live_probe = progress.probe
+        self.history.extend(progress.epochs)
+
+    def frame(self) -> Frame:
+        """The view's frame: the replayed epoch, or live (also when that epoch is gone)."""
+        report = self.history.get(self.view.epoch) if not self.view.live else None
+        if report is not None:
+            return Frame(self.view, self.replay_note(), epoch=report, probe=report.probe)
+        self.view.epoch = None
+        return Frame(self.view, "live", step=self.live.step if self.live else None, probe=self.live_probe)
+
+    def replay_note(self) -> str:
+        return f"epoch {self.view.epoch} of {self.history.last_epoch} (replay)"
+
+    def replay(self, delta: int) -> str:
+        """Step the view through the recorded epochs; what to say about where it is now."""
+        if not len(self.history):
+            return "no epochs recorded yet: train one with n"
+        self.view.epoch = self.history.neighbour(self.view.epoch, delta)
+        if self.view.live:
+            return "live"
+        return (
+            f"replaying epoch {self.view.epoch} of {self.history.last_epoch}: ←/→ move, a training key returns to live"
+        )
+
+    def clear(self) -> None:
+        self.history.clear()
+        self.live, self.live_probe, self.view.epoch = None, None, None
+
+
+@dataclass(frozen=True)
+class LabInfo:
+    """The facts about a run that panels are built from (the same for every panel)."""
+
+    label: Callable[[int], str]  # token id -> what the learner reads (a number, or a character)
+    n_layers: int
+    n_heads: int
+    seq_len: int
+    param_names: list[str]  # in model order: embedding first, head last
+    eps: float  # the dtype's machine epsilon: what rounding noise is
+    example: str  # the start of the probe sample, as one would type it
+    parse: Callable[[str], np.ndarray]  # what the user typed -> (1, T) tokens; ValueError names a bad one
+    causal: bool  # the model reads prefixes (a shorter typed sequence is nothing new to it)
+
+    @classmethod
+    def of(cls, trainer) -> LabInfo:
+        cfg, task = trainer.model_cfg, trainer.task
+        return cls(task.label, cfg.n_layers, cfg.n_heads, cfg.seq_len, list(trainer.model.params),
+                   float(np.finfo(cfg.dtype).eps), typing_example(task), task.parse, cfg.causal)  # fmt: skip
+
+
+def typing_example(task) -> str:
+    """The start of the probe sample, as a user would type it."""
+    tokens = task.val_tokens[0][:8]
+    if task.chars is None:
+        return " ".join(map(str, tokens[:4]))
+    typed = "".join(task.chars[i] if task.chars[i].isprintable() else " " for i in tokens).strip()
+    return typed or "abc"
