@@ -25,19 +25,6 @@ from engine.training.trainer import Trainer
 from .files import same_file, writable
 from .setup import DEFAULT_SAVE, PROG, Setup
 
-# config field -> flag, for messages that name what the user typed
-MODEL_FLAGS = {
-    "vocab_size": "--vocab", "seq_len": "--seq-len", "d_model": "--d-model", "n_heads": "--heads",
-    "n_layers": "--layers", "d_ff": "--d-ff", "causal": "--causal", "norm_first": "--norm-first",
-    "activation": "--activation", "dtype": "--dtype",
-}  # fmt: skip
-TRAIN_FLAGS = {
-    "task": "--task", "data": "--data", "samples": "--samples", "val_samples": "--val-samples",
-    "optimizer": "--optimizer", "lr": "--lr", "weight_decay": "--weight-decay",
-    "batch_size": "--batch-size", "epochs": "--epochs", "seed": "--seed", "clip": "--clip",
-    "schedule": "--schedule", "warmup": "--warmup", "device": "--device",
-}  # fmt: skip
-
 
 class UsageError(Exception):
     """A mistake in what the user asked for: printed as one line, exit status 2."""
@@ -48,6 +35,14 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         raise UsageError(message)
+
+
+class ConfigFlags(dict):
+    """config field -> flag, filled as each flag is added (its dest is the field it sets), so
+    a flag's name is written once: in its add_argument call."""
+
+    def add(self, group, flag: str, **kwargs) -> None:
+        self[group.add_argument(flag, **kwargs).dest] = flag
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,49 +62,55 @@ def build_parser() -> argparse.ArgumentParser:
         help="check every gradient of the model (or --load) against finite differences, print the "
         "table and exit: 0 if all pass, 1 if any fails",
     )
+    model, train = p.model_flags, p.train_flags = ConfigFlags(), ConfigFlags()
     g = p.add_argument_group("task")
-    g.add_argument("--task", choices=TASKS, help="what to learn (default next)")
-    g.add_argument("--data", metavar="FILE", help="UTF-8 text file for --task text")
-    g.add_argument("--samples", type=int, metavar="N", help="training sequences (default per task)")
-    g.add_argument("--val-samples", type=int, metavar="N", help="held-out sequences (default per task)")
+    train.add(g, "--task", choices=TASKS, help="what to learn (default next)")
+    train.add(g, "--data", metavar="FILE", help="UTF-8 text file for --task text")
+    train.add(g, "--samples", type=int, metavar="N", help="training sequences (default per task)")
+    train.add(g, "--val-samples", type=int, metavar="N", help="held-out sequences (default per task)")
     g = p.add_argument_group("model")
-    g.add_argument("--vocab", type=int, metavar="V", help="vocabulary size (default 20; text: from the file)")
-    g.add_argument("--seq-len", type=int, metavar="T", help="sequence length (default 4; text 32)")
-    g.add_argument("--d-model", type=int, metavar="C", help="model width (default 32; text 64)")
-    g.add_argument("--heads", type=int, metavar="H", help="attention heads (default 1; text 4)")
-    g.add_argument("--layers", type=int, metavar="L", help="encoder layers (default 1; text 2)")
-    g.add_argument("--d-ff", type=int, metavar="F", help="feed-forward width (default 64; text 128)")
-    g.add_argument(
+    model.add(
+        g, "--vocab", dest="vocab_size", type=int, metavar="V", help="vocabulary size (default 20; text: from the file)"
+    )
+    model.add(g, "--seq-len", type=int, metavar="T", help="sequence length (default 4; text 32)")
+    model.add(g, "--d-model", type=int, metavar="C", help="model width (default 32; text 64)")
+    model.add(g, "--heads", dest="n_heads", type=int, metavar="H", help="attention heads (default 1; text 4)")
+    model.add(g, "--layers", dest="n_layers", type=int, metavar="L", help="encoder layers (default 1; text 2)")
+    model.add(g, "--d-ff", type=int, metavar="F", help="feed-forward width (default 64; text 128)")
+    model.add(
+        g,
         "--causal",
         action=argparse.BooleanOptionalAction,
         help="mask attention to later positions (default: on for text only)",
     )
-    g.add_argument(
+    model.add(
+        g,
         "--norm-first",
         action=argparse.BooleanOptionalAction,
         help="pre-LN blocks and a final LayerNorm (default: post-LN; text: pre-LN)",
     )
-    g.add_argument("--activation", choices=ACTIVATIONS, help="feed-forward activation (default relu)")
-    g.add_argument("--dtype", choices=DTYPES, help="float32 (default) or float64")
+    model.add(g, "--activation", choices=ACTIVATIONS, help="feed-forward activation (default relu)")
+    model.add(g, "--dtype", choices=DTYPES, help="float32 (default) or float64")
     g = p.add_argument_group("training")
-    g.add_argument(
+    train.add(
+        g,
         "--optimizer",
         choices=OPTIMIZERS,
         help="default per task: sgd for next, adam for copy, reverse and sort, adamw for text",
     )
-    g.add_argument(
-        "--lr", type=float, help="learning rate (default: the task's; another optimizer's own: sgd 0.01, adam 1e-3)"
+    train.add(
+        g, "--lr", type=float, help="learning rate (default: the task's; another optimizer's own: sgd 0.01, adam 1e-3)"
     )
-    g.add_argument("--weight-decay", type=float, metavar="WD", help="AdamW's decoupled decay (default 0.01)")
-    g.add_argument("--batch-size", type=int, metavar="B", help="sequences per step (default per task)")
-    g.add_argument("--epochs", type=int, metavar="N", help="epochs to train (default per task)")
-    g.add_argument("--seed", type=int, help="seeds the model, the data and the shuffling (default 0)")
-    g.add_argument("--clip", type=float, metavar="NORM", help="clip the global gradient norm (default 0: off)")
-    g.add_argument(
-        "--schedule", choices=SCHEDULES, help="learning-rate schedule (default constant; cosine for sort and text)"
+    train.add(g, "--weight-decay", type=float, metavar="WD", help="AdamW's decoupled decay (default 0.01)")
+    train.add(g, "--batch-size", type=int, metavar="B", help="sequences per step (default per task)")
+    train.add(g, "--epochs", type=int, metavar="N", help="epochs to train (default per task)")
+    train.add(g, "--seed", type=int, help="seeds the model, the data and the shuffling (default 0)")
+    train.add(g, "--clip", type=float, metavar="NORM", help="clip the global gradient norm (default 0: off)")
+    train.add(
+        g, "--schedule", choices=SCHEDULES, help="learning-rate schedule (default constant; cosine for sort and text)"
     )
-    g.add_argument("--warmup", type=int, metavar="STEPS", help="linear warm-up steps (default 0)")
-    g.add_argument("--device", choices=DEVICES, help="cpu (default) or gpu (needs CuPy)")
+    train.add(g, "--warmup", type=int, metavar="STEPS", help="linear warm-up steps (default 0)")
+    train.add(g, "--device", choices=DEVICES, help="cpu (default) or gpu (needs CuPy)")
     g = p.add_argument_group("files")
     g.add_argument("--save", metavar="FILE", help=f"checkpoint to write (lab default {DEFAULT_SAVE})")
     g.add_argument(
@@ -124,8 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def given(args: argparse.Namespace, flags: dict[str, str]) -> dict:
     """{config field: value} for the flags the user actually typed."""
-    return {f: getattr(args, flag[2:].replace("-", "_")) for f, flag in flags.items()
-            if getattr(args, flag[2:].replace("-", "_")) is not None}  # fmt: skip
+    return {field: getattr(args, field) for field in flags if getattr(args, field) is not None}
+
+
+_FLAGS = build_parser()
+MODEL_FLAGS, TRAIN_FLAGS = _FLAGS.model_flags, _FLAGS.train_flags  # config field -> flag
 
 
 def name_flag(err: Exception) -> str:

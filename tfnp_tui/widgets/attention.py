@@ -4,6 +4,7 @@ labelled with its token; or all heads of a layer side by side."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import lru_cache
 
 import numpy as np
@@ -58,6 +59,7 @@ class AttentionPanel(Panel, PanelScroll):
         # the last layer first: where routing tasks show their pattern
         self.view = View(layer=lab.n_layers - 1)
         self.probe: ProbeReport | None = None
+        self._drawn: tuple | None = None  # what the heatmap shows now
 
     def compose(self) -> ComposeResult:
         yield TextBlock(self.maps(), id="heatmap")
@@ -79,8 +81,11 @@ class AttentionPanel(Panel, PanelScroll):
         return self.where()
 
     def show(self, frame: Frame) -> None:
-        self.view, self.probe = frame.view, frame.probe
-        self.redraw()
+        v = frame.view
+        choice = (v.layer, v.head, v.all_heads, v.values)
+        if frame.probe is not self.probe or choice != self._drawn:  # a new look is a new object
+            self.view, self.probe, self._drawn = replace(v), frame.probe, choice
+            self.redraw()
         self.set_note(frame.note)
 
     def on_resize(self) -> None:

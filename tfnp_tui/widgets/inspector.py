@@ -95,8 +95,9 @@ class InspectorPanel(Panel, Vertical):
 
     def show(self, frame: Frame) -> None:
         self.note = frame.note
-        if frame.probe is not None:
-            self.show_probe(frame.probe, typed=frame.view.typed and frame.view.live)
+        typed = frame.view.typed and frame.view.live
+        if frame.probe is not None and (frame.probe is not self.probe or typed != self.typed):
+            self.show_probe(frame.probe, typed)
         else:
             self.set_note()
 

@@ -55,6 +55,7 @@ class LossPanel(Panel, Vertical):
         self._count = 0
         self.epochs: list[EpochPoint] = []
         self.until_epoch: int | None = None  # replay: show the run as it was at this epoch
+        self._drawn: tuple | None = None  # (steps, epochs, epoch shown) at the last redraw
 
     def compose(self) -> ComposeResult:
         yield PlotextPlot(log_y=True, id="loss-plot")
@@ -75,12 +76,16 @@ class LossPanel(Panel, Vertical):
         self._count = 0
         self.epochs = []
         self.until_epoch = None
+        self._drawn = None
         self.redraw()
 
     def show(self, frame: Frame) -> None:
-        """Live, or the run as it stood at the end of the replayed epoch."""
-        self.until_epoch = frame.view.epoch
-        self.redraw()
+        """Live, or the run as it stood at the end of the replayed epoch (the plot is redrawn
+        only when there is something new to draw: a key that changes another panel costs nothing)."""
+        drawn = (self._count, len(self.epochs), frame.view.epoch)
+        if drawn != self._drawn:
+            self.until_epoch, self._drawn = frame.view.epoch, drawn
+            self.redraw()
         self.set_note(frame.note)
 
     def redraw(self) -> None:

@@ -46,7 +46,9 @@ class Noted:
         """Set the note (None: keep it) and redraw the subtitle."""
         if note is not None:
             self.note = note
-        self.border_subtitle = " · ".join(part for part in (self.subtitle_prefix(), self.note) if part)
+        subtitle = " · ".join(part for part in (self.subtitle_prefix(), self.note) if part)
+        if subtitle != self.border_subtitle:  # setting it repaints the whole panel
+            self.border_subtitle = subtitle
 
 
 class Panel(Noted):

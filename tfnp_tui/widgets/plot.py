@@ -40,8 +40,16 @@ class PlotextPlot(Widget):
     def __init__(self, log_y: bool = False, **kwargs) -> None:
         super().__init__(**kwargs)
         self.log_y = log_y
+        self._drawn: tuple = (None, None, None)  # (lines, size, text): a repaint of the same plot is free
 
     def render(self) -> Text:
+        lines, size, text = self._drawn
+        if lines is not self.lines or size != self.size:
+            text = self.figure()
+            self._drawn = (self.lines, self.size, text)
+        return text
+
+    def figure(self) -> Text:
         width, height = self.size
         drawable = [line for line in self.lines if len(line.x) > 0]
         if width < 12 or height < 4 or not drawable:
