@@ -30,19 +30,24 @@ import numpy as np
 
 from .components import loss as cross_entropy
 from .config import ModelConfig
+from .finite_differences import (
+    J_WEIGHT,
+    Evaluation,
+    central_difference,
+    richardson,
+    rounding_samples,
+    sample_indices,
+    split,
+)
 from .model import TransformerEncoder
 
 STEP = 1e-5  # h: the finite-difference step, relative to max(1, |x_i|) (float64)
 TOLERANCE = 1e-6  # a tensor passes when its max relative error is at most this
 NOISE_SIGMAS = 8.0  # noise_i: this many times f's measured rounding error, over the step
-NOISE_SAMPLES = 8  # entries per tensor on which f's rounding error is measured
-KINK_SHRINK = 16.0  # a step that crosses a ReLU kink is retried this many times smaller
-KINK_TRIES = 3  # steps tried before an entry is left out as at a kink: h, h/16, h/256
 UNIT_ROUNDOFF = float(np.finfo(np.float64).eps) / 2  # 1.1e-16: the smallest rounding of any f
-J_WEIGHT = 2 + 4 * (15 / 16) ** 2 + 2 / 16**2  # 5.52: the variance of J (rounding_samples) / sigma^2
+COLUMNS = ("tensor", "max rel err", "analytic", "numeric", "entries", "")  # of a row of the report
 
 # f() returns the scalar, or (scalar, pattern): the on/off state of every ReLU unit
-Evaluation = float | tuple[float, np.ndarray | None]
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,17 @@ class TensorCheck:
     def passed(self) -> bool:
         """True when the worst entry is within the tolerance (entries at kinks not counted)."""
         return bool(self.max_rel_error <= self.tolerance)
+
+    @property
+    def verdict(self) -> str:
+        """pass, FAIL, or zero (both gradients under the noise: no error figure to show)."""
+        return "FAIL" if not self.passed else "zero" if self.zero else "pass"
+
+    def cells(self) -> tuple[str, ...]:
+        """The row every rendering shows (COLUMNS): the lab's and --gradcheck's table, and table()."""
+        error = "below noise" if self.verdict == "zero" else f"{self.max_rel_error:.1e}"
+        norms = f"{self.analytic_norm:.3e}", f"{self.numeric_norm:.3e}"
+        return (self.name, error, *norms, f"{self.checked}/{self.size}", self.verdict)
 
 
 @dataclass(frozen=True)
@@ -95,98 +111,12 @@ class GradcheckReport:
         return sum(t.at_kinks for t in self.tensors)
 
     def table(self) -> str:
-        """Plain text, a row per tensor (what a failing test prints): the lab's columns, the noise, kinks."""
-        rows = [f"{'tensor':28} {'max rel err':>11} {'analytic':>10} {'numeric':>10} {'entries':>9}       {'noise':>8}"]
+        """Plain text, a row per tensor (what a failing test prints): COLUMNS, the noise, kinks."""
+        rows = ["{:28} {:>11} {:>10} {:>10} {:>9}  {:5}".format(*COLUMNS) + f"{'noise':>8}"]
         for t in self.tensors:
-            zero = t.zero and t.passed  # zero up to rounding: no error figure to show
-            error = "below noise" if zero else f"{t.max_rel_error:.1e}"
-            verdict = "FAIL" if not t.passed else "zero" if zero else "pass"
             kinks = f"  {t.at_kinks} at kinks" if t.at_kinks else ""
-            rows.append(
-                f"{t.name:28} {error:>11} {t.analytic_norm:10.3e} {t.numeric_norm:10.3e} "
-                f"{f'{t.checked}/{t.size}':>9}  {verdict:4}  {t.noise:8.1e}{kinks}"
-            )
+            rows.append("{:28} {:>11} {:>10} {:>10} {:>9}  {:5}".format(*t.cells()) + f"{t.noise:8.1e}{kinks}")
         return "\n".join(rows)
-
-
-class Difference(NamedTuple):
-    """A central difference at one entry, and the evaluations it came from."""
-
-    numeric: float  # (f(x + h e_i) - f(x - h e_i)) / 2h
-    step: float  # h, as rounding left it: half the distance between the two points
-    plus: float  # f(x + h e_i)
-    minus: float  # f(x - h e_i)
-
-
-def split(value: Evaluation) -> tuple[float, np.ndarray | None]:
-    """f()'s return as (scalar, ReLU pattern or None)."""
-    if isinstance(value, tuple):
-        return float(value[0]), value[1]
-    return float(value), None
-
-
-def same_side(pattern, base) -> bool:
-    """True when no ReLU unit switched on or off between the two points."""
-    return pattern is None or base is None or np.array_equal(pattern, base)
-
-
-def sample_indices(size: int, max_entries: int | None, rng: np.random.Generator) -> np.ndarray:
-    """All flat indices, or a sorted random sample of max_entries of them."""
-    if max_entries is None or size <= max_entries:
-        return np.arange(size)
-    return np.sort(rng.choice(size, size=max_entries, replace=False))
-
-
-def moved(f: Callable[[], Evaluation], flat: np.ndarray, i: int, step: float):
-    """f with entry i of flat moved by step and put back: (value, pattern, the step taken)."""
-    original = flat[i]
-    flat[i] = original + step
-    taken = float(flat[i] - original)  # exact: the step as float64 could represent it
-    try:
-        value, pattern = split(f())
-    finally:
-        flat[i] = original
-    return value, pattern, taken
-
-
-def central_difference(f, flat: np.ndarray, i: int, step: float, base, tries: int = KINK_TRIES) -> Difference | None:
-    """The central difference at entry i, the step shrunk while it crosses a ReLU kink;
-    None when every step tried crosses one."""
-    for _ in range(tries):
-        plus, p_plus, h_plus = moved(f, flat, i, step)
-        minus, p_minus, h_minus = moved(f, flat, i, -step)
-        if same_side(p_plus, base) and same_side(p_minus, base):
-            width = h_plus - h_minus  # 2h
-            return Difference((plus - minus) / width, width / 2, plus, minus)
-        step /= KINK_SHRINK
-    return None
-
-
-def richardson(f, flat: np.ndarray, i: int, d: Difference, base) -> tuple[float, float]:
-    """(4 D(h/2) - D(h)) / 3: the h^2 error cancelled; and how much more its rounding
-    weighs than D(h)'s (3: (4 * 2 + 1) / 3). D(h) and 1 when h/2 crosses a kink."""
-    half = central_difference(f, flat, i, d.step / 2, base, tries=1)
-    if half is None:  # h/2 crossed a kink that h did not: keep D(h)
-        return d.numeric, 1.0
-    return (4 * half.numeric - d.numeric) / 3, 3.0
-
-
-def rounding_samples(f, flat: np.ndarray, idx, diffs, f0: float, base) -> list[float]:
-    """Samples of f's rounding error, taken on up to NOISE_SAMPLES entries whose steps moved f:
-    with d = h/4,  J = f(+d) + f(-d) - 2 f0 - (f(+h) + f(-h) - 2 f0) / 16  cancels f's Taylor
-    terms below the fourth order (h^4 / 205 times the fourth derivative is left), so J is
-    rounding: independent errors of size sigma give J^2 = J_WEIGHT sigma^2 on average.
-    Returns the J^2."""
-    moving = [j for j, d in enumerate(diffs) if d is not None and (d.plus != f0 or d.minus != f0)]
-    squares = []
-    for j in moving[:: max(1, len(moving) // NOISE_SAMPLES)][:NOISE_SAMPLES]:
-        d = diffs[j]
-        plus, p_plus, d_plus = moved(f, flat, idx[j], d.step / 4)
-        minus, p_minus, d_minus = moved(f, flat, idx[j], -d.step / 4)
-        if same_side(p_plus, base) and same_side(p_minus, base):
-            r = ((d_plus - d_minus) / (2 * d.step)) ** 2  # (d / h)^2: 1/16 up to the steps' rounding
-            squares.append((plus + minus - 2 * f0 - r * (d.plus + d.minus - 2 * f0)) ** 2)
-    return squares
 
 
 class Measured(NamedTuple):

@@ -176,10 +176,12 @@ class TfnpLab(LabActions, App):
             self.screen.show(r, msg.step)
 
     # --------------------------------------------------------------------------- the view
-    def redraw(self) -> None:
-        """Hand every panel the frame of the view: live, or the replayed epoch."""
-        self.budget.drew()
-        frame = self.scene.frame()
+    def redraw(self, fresh: bool = True) -> None:
+        """Hand every panel the frame of the view: live, or the replayed epoch. fresh=False:
+        only the view changed (a key), and panels it does not concern keep their picture."""
+        if fresh:
+            self.budget.drew()
+        frame = self.scene.frame(fresh)
         for panel in self.panels:
             panel.show(frame)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.table import Table
 from rich.text import Text
 
-from engine.gradcheck import GradcheckReport
+from engine.gradcheck import COLUMNS, GradcheckReport
 from engine.training.trainer import Trainer
 
 
@@ -50,19 +50,17 @@ def describe(trainer: Trainer) -> str:
 
 
 def gradcheck_table(report: GradcheckReport) -> Table:
-    """One row per tensor: max relative error, analytic and numeric norms, entries compared,
-    and pass, FAIL, or zero (both gradients under the finite differences' noise floor)."""
+    """One row per tensor (TensorCheck.cells: error, analytic and numeric norms, entries
+    compared), marked pass, FAIL, or zero (both gradients under the finite differences' noise)."""
     table = Table(box=None, padding=(0, 1), header_style="dim")
-    for name, justify in (("tensor", "left"), ("max rel err", "right"), ("analytic", "right"),
-                          ("numeric", "right"), ("entries", "right"), ("", "left")):  # fmt: skip
-        table.add_column(name, justify=justify, no_wrap=True)
+    for name in COLUMNS:
+        table.add_column(name, justify="left" if name in ("tensor", "") else "right", no_wrap=True)
+    marks = {"pass": Text("✓ pass", "green"), "zero": Text("✓ zero", "green"), "FAIL": Text("✗ FAIL", "bold red")}
     for t in report.tensors:
-        zero = t.zero and t.passed  # zero up to rounding: no error figure to show
-        mark = Text("✗ FAIL", "bold red") if not t.passed else Text("✓ zero" if zero else "✓ pass", "green")
-        table.add_row(
-            t.name, Text("below noise", "dim") if zero else f"{t.max_rel_error:.1e}",
-            f"{t.analytic_norm:.3e}", f"{t.numeric_norm:.3e}", f"{t.checked}/{t.size}", mark,
-        )  # fmt: skip
+        *cells, verdict = t.cells()
+        if verdict == "zero":
+            cells[1] = Text(cells[1], "dim")
+        table.add_row(*cells, marks[verdict])
     return table
 
 

@@ -47,6 +47,7 @@ class Frame:
     step: StepReport | None = None  # live: the newest step (None before the first)
     epoch: EpochReport | None = None  # replay: the epoch's report
     probe: ProbeReport | None = None  # the sequence the attention and inspector look at
+    fresh: bool = True  # False: only the view changed (a key); a panel it does not concern keeps its picture
 
 
 class Scene:
@@ -64,13 +65,14 @@ class Scene:
             self.live_probe = progress.probe
         self.history.extend(progress.epochs)
 
-    def frame(self) -> Frame:
+    def frame(self, fresh: bool = True) -> Frame:
         """The view's frame: the replayed epoch, or live (also when that epoch is gone)."""
         report = self.history.get(self.view.epoch) if not self.view.live else None
         if report is not None:
-            return Frame(self.view, self.replay_note(), epoch=report, probe=report.probe)
+            return Frame(self.view, self.replay_note(), epoch=report, probe=report.probe, fresh=fresh)
         self.view.epoch = None
-        return Frame(self.view, "live", step=self.live.step if self.live else None, probe=self.live_probe)
+        step = self.live.step if self.live else None
+        return Frame(self.view, "live", step=step, probe=self.live_probe, fresh=fresh)
 
     def replay_note(self) -> str:
         return f"epoch {self.view.epoch} of {self.history.last_epoch} (replay)"

@@ -93,7 +93,8 @@ class GradientPanel(Panel, PanelScroll):
 
     def show(self, frame: Frame) -> None:
         source = frame.epoch if frame.epoch is not None else frame.step
-        if source is not self._drawn[0] or len(self.epochs) != self._drawn[1]:  # something new to draw
+        new = source is not self._drawn[0] or len(self.epochs) != self._drawn[1]  # something new to draw
+        if new and (frame.fresh or frame.view.epoch != self.until_epoch or self._drawn[0] is None):
             self._drawn = (source, len(self.epochs))
             if frame.epoch is not None:
                 self.show_epoch(frame.epoch)

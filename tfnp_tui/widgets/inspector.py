@@ -96,7 +96,8 @@ class InspectorPanel(Panel, Vertical):
     def show(self, frame: Frame) -> None:
         self.note = frame.note
         typed = frame.view.typed and frame.view.live
-        if frame.probe is not None and (frame.probe is not self.probe or typed != self.typed):
+        new = frame.probe is not self.probe or typed != self.typed
+        if frame.probe is not None and new and (frame.fresh or typed != self.typed or self.probe is None):
             self.show_probe(frame.probe, typed)
         else:
             self.set_note()

@@ -83,7 +83,7 @@ class LossPanel(Panel, Vertical):
         """Live, or the run as it stood at the end of the replayed epoch (the plot is redrawn
         only when there is something new to draw: a key that changes another panel costs nothing)."""
         drawn = (self._count, len(self.epochs), frame.view.epoch)
-        if drawn != self._drawn:
+        if drawn != self._drawn and (frame.fresh or self._drawn is None or frame.view.epoch != self._drawn[2]):
             self.until_epoch, self._drawn = frame.view.epoch, drawn
             self.redraw()
         self.set_note(frame.note)
