@@ -8,6 +8,8 @@ from rich.text import Text
 from engine.gradcheck import COLUMNS, GradcheckReport
 from engine.training.trainer import Trainer
 
+from .numbers import plural
+
 
 def model_summary(trainer: Trainer) -> str:
     """'L2 H2 d32 ff64 post-LN relu' and the flags that change the defaults."""
@@ -44,7 +46,7 @@ def describe(trainer: Trainer) -> str:
     return (
         f"tfnp  task {t.task}  {model_summary(trainer)}  {optimizer_summary(trainer)}  "
         f"{len(trainer.task.train_tokens)} samples of {trainer.model_cfg.seq_len} tokens  batch {t.batch_size}  "
-        f"{t.epochs} epochs  seed {t.seed}  "
+        f"{plural(t.epochs, 'epoch')}  seed {t.seed}  "
         f"{trainer.model.num_params:,} params  {trainer.model.device}"
     )
 
