@@ -42,11 +42,16 @@ def same_side(pattern, base) -> bool:
     return pattern is None or base is None or np.array_equal(pattern, base)
 
 
-def sample_indices(size: int, max_entries: int | None, rng: np.random.Generator) -> np.ndarray:
-    """All flat indices, or a sorted random sample of max_entries of them."""
+def sample_indices(size: int, max_entries: int | None, rng: np.random.Generator, analytic=None) -> np.ndarray:
+    """All flat indices, or a sorted random sample of max_entries of them: half (at most) among
+    the entries whose claimed gradient is not zero, so a sparse gradient (the embedding's rows
+    of the batch's tokens) is checked where it lives, and the rest among all entries."""
     if max_entries is None or size <= max_entries:
         return np.arange(size)
-    return np.sort(rng.choice(size, size=max_entries, replace=False))
+    nonzero = np.flatnonzero(np.asarray(analytic).reshape(-1)) if analytic is not None else np.arange(0)
+    first = rng.choice(nonzero, size=min(len(nonzero), max_entries // 2), replace=False)
+    rest = np.setdiff1d(np.arange(size), first)
+    return np.sort(np.concatenate([first, rng.choice(rest, size=max_entries - len(first), replace=False)]))
 
 
 def moved(f: Callable[[], Evaluation], flat: np.ndarray, i: int, step: float):

@@ -11,6 +11,7 @@ from textual.widgets import Input
 
 from engine.training.checkpoint import CheckpointError
 
+from .files import unused_path
 from .screens.confirm import ConfirmScreen
 from .screens.gradcheck import GradcheckScreen
 from .screens.help import HelpScreen
@@ -64,10 +65,14 @@ class LabActions:
 
     def action_reset(self) -> None:
         also = f" {self.session.metrics.path} starts afresh." if self.session.metrics else ""
+        if os.path.exists(self.save_path):
+            also += f" {self.save_path} is kept: saves go to {unused_path(self.save_path)}."
         question = f"Reset to a fresh model? Training so far is dropped.{also}"
         self.push_screen(ConfirmScreen(question), lambda yes: self.reset() if yes else None)
 
     def reset(self) -> None:
+        if os.path.exists(self.save_path):  # the fresh model replaces no checkpoint of the run before
+            self.save_path = unused_path(self.save_path)
         self.session.reset()
         self.scene.clear()
         for panel in self.panels:

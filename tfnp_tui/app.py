@@ -14,7 +14,17 @@ from .actions import LabActions
 from .describe import model_summary
 from .history import History
 from .keys import BINDINGS
-from .messages import GradcheckDone, MetricsFailed, Probed, Progress, RunState, Saved, SequenceChosen, Stopped
+from .messages import (
+    GradcheckDone,
+    MetricsFailed,
+    Probed,
+    Progress,
+    RunState,
+    Saved,
+    SequenceChosen,
+    Stopped,
+    ToolFailed,
+)
 from .metrics import MetricsError
 from .pacing import RateMeter, RedrawBudget
 from .screens.gradcheck import GradcheckScreen
@@ -139,6 +149,8 @@ class TfnpLab(LabActions, App):
         self.status.running = self.session.running
         if not self.status.running:
             self.rate.stop()
+            if self.view.live:  # the last report may have come between two throttled redraws
+                self.redraw()
         self.say_enlarge()  # which of the two it says
 
     def warn(self, message: str, title: str, short: str = "") -> None:
@@ -154,6 +166,11 @@ class TfnpLab(LabActions, App):
 
     def on_metrics_failed(self, msg: MetricsFailed) -> None:
         self.warn(msg.reason, "metrics")
+
+    def on_tool_failed(self, msg: ToolFailed) -> None:
+        if isinstance(self.screen, GradcheckScreen):
+            self.pop_screen()
+        self.warn(msg.reason, "something failed")
 
     def on_probed(self, msg: Probed) -> None:
         if msg.generation == self.session.generation:

@@ -8,7 +8,6 @@ another model, a GPU that is not there) ends in one line on stderr and exit stat
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from dataclasses import fields
 
@@ -22,7 +21,7 @@ from engine.training.checkpoint import restore as restore_checkpoint
 from engine.training.tasks import TaskError, make_task
 from engine.training.trainer import Trainer
 
-from .files import same_file, writable
+from .files import files_problem
 from .setup import DEFAULT_SAVE, PROG, Setup
 
 
@@ -116,7 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--overwrite",
         action="store_true",
-        help="let --save replace an existing file this run did not --load (refused without it)",
+        help="let --save replace an existing file this run did not --load, and --metrics-out a file that "
+        "is not a metrics file (refused without it)",
     )
     g.add_argument("--load", metavar="FILE", help="checkpoint to start from")
     g.add_argument("--metrics-out", metavar="FILE", help="write one JSON line per epoch")
@@ -176,17 +176,10 @@ def build(args: argparse.Namespace) -> Setup:
 
 
 def check_files(args: argparse.Namespace) -> None:
-    """--save and --metrics-out can be written, and --save replaces no file of the user's
-    that this run did not load (unless --overwrite says so)."""
-    for path in (args.save, args.metrics_out):
-        problem = path and writable(path)
-        if problem:
-            raise UsageError(problem)
-    if args.save and os.path.lexists(args.save) and not args.overwrite and not same_file(args.save, args.load):
-        raise UsageError(
-            f"{args.save} already exists and this run did not load it: --load it to go on from it, "
-            "choose another --save path, or add --overwrite to replace it"
-        )
+    """The files the flags name can be written and replace nothing of the user's (files.py)."""
+    problem = files_problem(args.save, args.metrics_out, args.load, args.data, args.overwrite)
+    if problem:
+        raise UsageError(problem)
 
 
 # a saved setting that only made sense with the saved task or optimizer
@@ -265,7 +258,15 @@ def fit_model_to_task(model_kw: dict, model_given: dict, task) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `tfnp-tui` and `python -m tfnp_tui`."""
-    argv = sys.argv[1:] if argv is None else argv
+    try:
+        return run(sys.argv[1:] if argv is None else argv)
+    except KeyboardInterrupt:  # Ctrl+C while the model is built or checked: one line, no traceback
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 2
+
+
+def run(argv: list[str]) -> int:
+    """Parse, build, and run the mode the flags ask for; the exit status."""
     try:
         args = build_parser().parse_args(argv)
         setup = build(args)

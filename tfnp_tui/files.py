@@ -12,6 +12,8 @@ import os
 import stat
 import tempfile
 
+from .metrics import is_metrics_file
+
 
 def writable(path: str) -> str | None:
     """Why `path` cannot be written, or None if it can.
@@ -19,15 +21,19 @@ def writable(path: str) -> str | None:
     Asked by doing: a file is created in the folder and removed again (os.access says yes
     for root even in /proc). Checkpoints and metrics are written beside their target and
     renamed over it, so the folder is what must take a new file. An existing file that is
-    not a plain file (/dev/null, a pipe) is written in place: it need only be writable."""
+    not a plain file (/dev/null, a pipe) is a metrics file written in place: it need only be
+    writable (the command line refuses it as a checkpoint)."""
     folder = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
         return f"{path}: is a directory"
     if not os.path.isdir(folder):
         return f"{path}: the folder {folder} does not exist"
     with contextlib.suppress(FileNotFoundError):
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            return None if os.access(path, os.W_OK) else f"{path}: cannot be written (permission denied)"
+        regular = stat.S_ISREG(os.stat(path).st_mode)
+        if not os.access(path, os.W_OK):  # a metrics file is appended to where it is
+            return f"{path}: cannot be written (permission denied)"
+        if not regular:
+            return None
     try:
         fd, probe = tempfile.mkstemp(prefix=".tfnp-probe-", dir=folder)
     except OSError as err:
@@ -62,3 +68,28 @@ def diverged_path(save: str) -> str:
     """Where a diverged run keeps its last good parameters: beside --save, replacing nothing."""
     stem, ext = os.path.splitext(save)
     return unused_path(f"{stem}.diverged{ext or '.npz'}")
+
+
+def files_problem(save: str | None, metrics: str | None, load: str | None, data: str | None,
+                  overwrite: bool) -> str | None:  # fmt: skip
+    """What is wrong with --save and --metrics-out, or None: each can be written; neither
+    replaces a file of the user's that this run did not load (--save) or that is not a
+    metrics file (--metrics-out) unless `overwrite`; --metrics-out is never the file the run
+    loads, reads or saves."""
+    for flag, path in (("--save", save), ("--metrics-out", metrics)):
+        if path is not None and not path.strip():
+            return f"{flag}: the file name is empty"
+        problem = path and writable(path)
+        if problem:
+            return problem
+    if save and os.path.lexists(save) and not os.path.isfile(save):
+        return f"{save}: not a plain file (a checkpoint is written beside it and renamed over it)"
+    if save and os.path.lexists(save) and not overwrite and not same_file(save, load):
+        return (f"{save} already exists and this run did not load it: --load it to go on from it, "
+                "choose another --save path, or add --overwrite to replace it")  # fmt: skip
+    for flag, other in (("--load", load), ("--data", data), ("--save", save)):
+        if metrics and other and (same_file(metrics, other) or os.path.abspath(metrics) == os.path.abspath(other)):
+            return f"--metrics-out {metrics} is the {flag} file: choose another path"
+    if metrics and os.path.isfile(metrics) and not overwrite and not is_metrics_file(metrics):
+        return f"{metrics} exists and is not a metrics file: choose another --metrics-out path, or add --overwrite"
+    return None

@@ -73,6 +73,13 @@ class RunState(Message):
 
 
 @dataclass
+class ToolFailed(Message):
+    """A probe, gradient check or save met an error it could not say otherwise."""
+
+    reason: str
+
+
+@dataclass
 class MetricsFailed(Message):
     """The metrics file could not be written; the session stopped writing it."""
 

@@ -1,14 +1,15 @@
 """--metrics-out: a JSON-lines file that says what a run measured.
 
 Records, one JSON object a line:
-* a header at the start of each run: {"record": "header", "version", "model", "train",
-  "task", "step"}: the run's configs, so the file alone says what it measured;
+* a header at the start of each run, a resumed one too: {"record": "header", "version",
+  "model", "train", "task", "step"}: the run's configs (a resumed run's may differ: another
+  --lr), so the file alone says what it measured;
 * one per finished epoch, with the keys of EpochReport.metrics() (epoch, step, loss, acc,
   val_loss, val_acc, lr, grad_norm, seconds). Only epoch records have an "epoch" key.
 
 A fresh run replaces the file; a run that goes on from a checkpoint continues it from the
-checkpoint's position: the lines of epochs past it (written by a run that went further and
-was lost) are dropped first, by writing the kept lines beside the file and renaming them
+checkpoint's epoch: at its first epoch the lines of epochs past the checkpoint's (written by
+a run that went further and was lost) are dropped first, by writing the kept lines beside the file and renaming them
 over it, so the file is never half rewritten and every epoch appears once, in order.
 
 The file is opened at the first epoch and each line flushed as it is written, so after a
@@ -55,12 +56,26 @@ def record_of(line: str) -> dict:
 
 
 def kept_lines(lines: list[str], epoch: int) -> list[str]:
-    """The lines up to the first epoch record past `epoch`: what a run resumed there keeps."""
+    """The lines up to the first epoch record past `epoch`: what a run resumed there keeps
+    (less the header of the run that wrote that record, if it started after `epoch`)."""
     for i, line in enumerate(lines):
         later = record_of(line).get("epoch", 0)
         if isinstance(later, (int, float)) and later > epoch:
+            while i and record_of(lines[i - 1]).get("record") == "header":
+                i -= 1
             return lines[:i]
     return lines
+
+
+def is_metrics_file(path: str) -> bool:
+    """Whether `path` holds metrics lines (or nothing): its first line is a header or an epoch
+    record. Any other file is the user's, and a run does not replace it unasked."""
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        with open(path, encoding="utf-8") as f:
+            first = f.readline().strip()
+        record = record_of(first)
+        return not first or record.get("record") == "header" or "epoch" in record
+    return False
 
 
 class MetricsLog:
@@ -71,28 +86,23 @@ class MetricsLog:
         self.path = path
         self.header = header
         self.append = resume_epoch is not None
+        self.resume_epoch = resume_epoch
         self._file: TextIO | None = None
         self._written = 0  # lines written by this run
-        self._needs_header = True
-        if self.append:
-            self._needs_header = not self._cut_to(resume_epoch)
 
     def _fail(self, err: OSError) -> MetricsError:
         return MetricsError(f"{self.path}: cannot be written ({err.strerror or err})")
 
-    def _cut_to(self, epoch: int) -> bool:
-        """Drop the epochs past `epoch`, atomically; whether the kept part has a header."""
+    def _cut_to(self, epoch: int) -> None:
+        """Drop the epochs past `epoch`, atomically (at the run's first epoch: a run that
+        ends before one leaves the file as it was)."""
         if not os.path.isfile(self.path) or os.path.islink(self.path):  # nothing there, or /dev/null
-            return False
-        try:
-            with open(self.path, encoding="utf-8", errors="replace") as f:
-                lines = f.read().splitlines()
-            kept = kept_lines(lines, epoch)
-            if len(kept) < len(lines):
-                self._replace_with(kept)
-        except OSError as err:
-            raise self._fail(err) from None
-        return any(record_of(line).get("record") == "header" for line in kept)
+            return
+        with open(self.path, encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+        kept = kept_lines(lines, epoch)
+        if len(kept) < len(lines):
+            self._replace_with(kept)
 
     def _replace_with(self, lines: list[str]) -> None:
         """Write `lines` beside the file, then rename them over it."""
@@ -113,11 +123,11 @@ class MetricsLog:
 
     def write(self, report: EpochReport) -> None:
         try:
-            if self._file is None:
+            if self._file is None:  # the run's first epoch: its header first
+                if self.append:
+                    self._cut_to(self.resume_epoch)
                 self._file = open(self.path, "a" if self.append else "w", encoding="utf-8")
-            if self._needs_header:
                 self._writeline(self.header)
-                self._needs_header = False
             self._writeline(report.metrics())
             self._file.flush()
         except OSError as err:
@@ -128,7 +138,7 @@ class MetricsLog:
     def restart(self, header: dict) -> None:
         """A new run (the lab's reset): the next epoch starts the file afresh, under `header`."""
         self.close()
-        self.header, self.append, self._written, self._needs_header = header, False, 0, True
+        self.header, self.append, self._written = header, False, 0
 
     def _discard(self) -> None:
         """Let go of a file whose writes failed, without flushing its buffer again."""

@@ -27,7 +27,7 @@ from engine.training import checkpoint
 from engine.training.checkpoint import CheckpointError
 from engine.training.trainer import Trainer, TrainingDiverged
 
-from .messages import GradcheckDone, MetricsFailed, Probed, Progress, RunState, Saved, Stopped
+from .messages import GradcheckDone, MetricsFailed, Probed, Progress, RunState, Saved, Stopped, ToolFailed
 from .metrics import MetricsError, header_record
 from .numbers import plural
 from .setup import Setup
@@ -50,6 +50,7 @@ class TrainingSession:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()  # the training thread's: set to pause it
         self._helpers: list[threading.Thread] = []  # probes, checks and saves under way
+        self._saves: list[threading.Thread] = []  # saves under way: the way out waits for them
 
     # ------------------------------------------------------------------------- training
     @property
@@ -82,11 +83,20 @@ class TrainingSession:
                 thread.join()
         self._helpers = [t for t in self._helpers if t.is_alive()]
 
-    def _spawn(self, target, *args) -> None:
-        """Run a tool in a thread of its own (it takes the lock to touch the trainer)."""
-        thread = threading.Thread(target=target, args=args, daemon=True)
+    def _spawn(self, target, *args) -> threading.Thread:
+        """Run a tool in a thread of its own (it takes the lock to touch the trainer); an
+        error it meets is posted, never lost in the thread."""
+
+        def guarded() -> None:
+            try:
+                target(*args)
+            except Exception as err:
+                self.post(ToolFailed(f"{target.__name__.strip('_')} failed: {type(err).__name__}: {err}"))
+
+        thread = threading.Thread(target=guarded, daemon=True)
         self._helpers = [t for t in self._helpers if t.is_alive()] + [thread]
         thread.start()
+        return thread
 
     def _start(self, mode: str) -> None:
         if self.running:
@@ -194,7 +204,7 @@ class TrainingSession:
 
     def save(self, path: str) -> None:
         """Write a checkpoint in the background; Saved says how it went."""
-        self._spawn(self._save, path)
+        self._saves = [t for t in self._saves if t.is_alive()] + [self._spawn(self._save, path)]
 
     def _save(self, path: str) -> None:
         try:
@@ -217,6 +227,8 @@ class TrainingSession:
         `path` unless that was `tried` and failed (CheckpointError if it fails now). The line
         that says what became of the training, or None when there is nothing to say."""
         self.pause(wait=True)
+        for thread in self._saves:  # a w just before q: its save finishes, and counts
+            thread.join()
         if save and not tried:
             return f"saved {path} (step {self.save_now(path)[1]})"
         trained = self.trainer.step_count - self.saved_step
@@ -229,6 +241,8 @@ class TrainingSession:
     def close(self) -> str | None:
         """Stop training and close the metrics file; what went wrong closing it, if anything."""
         self.pause(wait=True)
+        for thread in self._saves:
+            thread.join()
         try:
             if self.metrics:
                 self.metrics.close()

@@ -30,8 +30,9 @@ class Setup:
         the checkpoint's epoch. MetricsError if the file cannot be read or cut there."""
         if self.metrics_out is None:
             return None
-        resumed = self.trainer.step_count > 0
-        return MetricsLog(self.metrics_out, header_record(self.trainer), self.trainer.epoch if resumed else None)
+        resumed = self.loaded is not None and self.trainer.step_count > 0
+        epoch = self.loaded.position.get("epoch", self.trainer.epoch) if resumed else None  # as saved
+        return MetricsLog(self.metrics_out, header_record(self.trainer), epoch)
 
     def lab_save_path(self) -> str:
         """Where the lab's w key writes: --save, else the default name unless a file of

@@ -214,3 +214,23 @@ def test_a_steep_function_is_confirmed_by_richardson_and_still_fails_when_wrong(
     wrong = exact.copy()
     wrong[2] *= 1.001
     assert not check({"x": (f, x, wrong)})[0].passed
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_a_sampled_check_of_a_large_vocabulary_looks_where_the_embedding_gradient_lives(monkeypatch, seed):
+    """The embedding's gradient lives on the rows of the batch's few tokens: a uniform sample
+    of 32 of 32,000 entries misses them, calls the tensor zero and passes a wrong row."""
+    cfg = ModelConfig(vocab_size=1000, dtype="float64")
+    model = TransformerEncoder(cfg, seed=seed)
+    rng = np.random.default_rng(100 + seed)  # not the check's own sampling stream
+    tokens, targets = rng.integers(0, 1000, size=(2, 4)), rng.integers(0, 1000, size=(2, 4))
+    original = TransformerEncoder.backward
+
+    def corrupted(self, dlogits, cache):
+        grads, dx0 = original(self, dlogits, cache)
+        grads["embed"][grads["embed"] != 0] *= 1.01  # every used row wrong by 1%
+        return grads, dx0
+
+    monkeypatch.setattr(TransformerEncoder, "backward", corrupted)
+    embed = next(t for t in check_model(model, tokens, targets, max_entries=32, seed=seed).tensors if t.name == "embed")
+    assert embed.verdict == "FAIL", embed

@@ -236,8 +236,10 @@ def test_a_resumed_run_continues_the_metrics_file_from_the_checkpoint(tmp_path, 
     lost = ["--headless", "--load", str(ckpt), "--epochs", "4", "--metrics-out", str(metrics)]
     assert run(lost, capsys)[0] == 0  # went on to epoch 4, and its checkpoint was never written
     assert run(lost, capsys)[0] == 0  # so the next run goes on from epoch 2 again
-    assert [r.get("epoch") for r in records(metrics)] == [None, 1, 2, 3, 4]
-    assert records(metrics)[0]["record"] == "header" and records(metrics)[0]["train"]["epochs"] == 2
+    assert [r.get("epoch") for r in records(metrics)] == [None, 1, 2, None, 3, 4]
+    first, resumed = records(metrics)[0], records(metrics)[3]
+    assert first["record"] == resumed["record"] == "header" and first["train"]["epochs"] == 2
+    assert resumed["train"]["epochs"] == 4 and resumed["step"] == 20  # what the resumed run was set to
 
 
 def test_version(capsys):
@@ -382,3 +384,42 @@ def test_the_console_script_and_python_m(tmp_path):
     result = subprocess.run([sys.executable, "-m", "tfnp_tui", *FAST, "--epochs", "1"],
                             capture_output=True, text=True, timeout=60)  # fmt: skip
     assert result.returncode == 0 and "done: 1 epoch," in result.stdout
+
+
+def test_metrics_out_never_replaces_a_file_of_the_users(tmp_path, capsys):
+    ckpt, data, notes = tmp_path / "r.npz", tmp_path / "t.txt", tmp_path / "notes.txt"
+    assert run([*FAST, "--epochs", "1", "--save", str(ckpt)], capsys)[0] == 0
+    data.write_text("the cat sat on the mat. " * 30)
+    notes.write_text("my notes\n")
+    kept = {p: p.read_bytes() for p in (ckpt, data, notes)}
+    cases = [
+        (["--load", str(ckpt), "--task", "copy", "--metrics-out", str(ckpt)], "is the --load file"),
+        (["--task", "text", "--data", str(data), "--metrics-out", str(data)], "is the --data file"),
+        (["--save", str(tmp_path / "s.npz"), "--metrics-out", str(tmp_path / "s.npz")], "is the --save file"),
+        (["--lr", "1e308", "--metrics-out", str(notes)], "exists and is not a metrics file"),
+        (["--metrics-out", ""], "--metrics-out: the file name is empty"),
+        (["--save", ""], "--save: the file name is empty"),
+    ]
+    for argv, message in cases:
+        status, out, err = run([*FAST, *argv], capsys)
+        assert status == 2 and message in err and err.count("\n") == 1, (argv, err)
+    assert all(p.read_bytes() == b for p, b in kept.items())
+    assert run([*FAST, "--epochs", "1", "--metrics-out", str(notes), "--overwrite"], capsys)[0] == 0
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/null"), reason="needs /dev/null")
+def test_a_checkpoint_is_never_written_over_a_device(capsys):
+    status, _, err = run([*FAST, "--save", "/dev/null", "--overwrite"], capsys)
+    assert status == 2 and "/dev/null: not a plain file" in err
+    assert run([*FAST, "--epochs", "1", "--metrics-out", "/dev/null"], capsys)[0] == 0  # metrics may go there
+
+
+def test_ctrl_c_while_building_is_one_line(capsys, monkeypatch):
+    import tfnp_tui.cli as cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "build", interrupted)
+    status, out, err = run(["--gradcheck"], capsys)
+    assert status == 2 and err == "tfnp-tui: interrupted\n" and "Traceback" not in out + err

@@ -527,3 +527,40 @@ async def test_a_huge_loss_prints_short_and_the_divergence_fits_the_status_line(
         await press(pilot, "n")
         line = screen_text(app).splitlines()[1]
         assert line.strip().startswith("diverged at step 1: the update is not finite") and "…" not in line
+
+
+async def test_a_reset_never_saves_a_fresh_model_over_the_loaded_checkpoint(tmp_path):
+    path = tmp_path / "good.npz"
+    app = make_lab("--save", str(path))
+    async with app.run_test(size=SIZE) as pilot:
+        await press(pilot, "s", "s", "w")
+    good = path.read_bytes()
+    app = make_lab("--load", str(path), "--save", str(path))
+    async with app.run_test(size=SIZE) as pilot:
+        await press(pilot, "r")
+        assert "good.npz is kept: saves go to" in screen_text(app)
+        await press(pilot, "y", "s")
+        await pilot.press("q")
+    assert path.read_bytes() == good
+    assert app.exit_lines == [f"saved {tmp_path / 'good-2.npz'} (step 1)"]
+
+
+async def test_the_panels_show_the_last_step_when_training_stops(monkeypatch):
+    """Steps slower than the report interval: the pause still draws the newest step."""
+    app = make_lab("--epochs", "1000")
+    async with app.run_test(size=SIZE) as pilot:
+        real = app.trainer.step
+
+        def slow():
+            time.sleep(0.12)
+            return real()
+
+        monkeypatch.setattr(app.trainer, "step", slow)
+        await pilot.press("space")
+        await pilot.pause(0.8)
+        await pilot.press("space")
+        app.session.join()
+        await settle(pilot)
+        panel = app.query_one(GradientPanel)
+        assert app.query_one(StatusLine).step == app.trainer.step_count
+        assert panel.norms == app.scene.live.step.grad_norms  # drawn from the newest report

@@ -31,7 +31,7 @@ def test_a_run_replaces_the_file_under_a_header_and_a_resumed_run_appends(tmp_pa
     log = MetricsLog(str(path), HEADER, resume_epoch=1)
     log.write(one_epoch())
     log.close()
-    assert [r.get("epoch") for r in lines(path)] == [None, 1, 1]  # the kept header is not repeated
+    assert [r.get("epoch") for r in lines(path)] == [None, 1, None, 1]  # each run under its own header
 
 
 def test_a_resumed_run_drops_the_epochs_past_its_checkpoint(tmp_path):
@@ -40,10 +40,15 @@ def test_a_resumed_run_drops_the_epochs_past_its_checkpoint(tmp_path):
     path.write_text("\n".join(json.dumps(r) for r in [HEADER, *({"epoch": e} for e in range(1, 25))]) + "\n")
     inode = os.stat(path).st_ino
     log = MetricsLog(str(path), {"record": "header", "version": "resumed"}, resume_epoch=20)
-    assert [r.get("epoch") for r in lines(path)] == [None, *range(1, 21)]  # cut at the start of the run
+    log.close()
+    assert len(lines(path)) == 25  # a run that ends before its first epoch leaves the file as it was
+    log = MetricsLog(str(path), {"record": "header", "version": "resumed"}, resume_epoch=20)
+    log.write(one_epoch())
+    log.close()
+    assert [r.get("epoch") for r in lines(path)][:22] == [None, *range(1, 21), None]  # cut at the first epoch
+    assert lines(path)[21]["version"] == "resumed"
     assert os.stat(path).st_ino != inode  # by a rename: never half rewritten
     assert not [f for f in os.listdir(tmp_path) if f != "m.jsonl"]  # no temporary file left
-    log.close()
 
 
 def test_a_resumed_run_without_a_header_in_the_file_writes_one(tmp_path):

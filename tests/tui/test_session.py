@@ -1,7 +1,7 @@
 """The training session without a screen: driven by calls, answering only with messages."""
 
 from tfnp_tui.cli import build, build_parser
-from tfnp_tui.messages import GradcheckDone, Probed, Progress, RunState, Saved
+from tfnp_tui.messages import GradcheckDone, Probed, Progress, RunState, Saved, ToolFailed
 from tfnp_tui.session import TrainingSession
 
 
@@ -49,3 +49,24 @@ def test_a_run_stops_when_paused_and_a_stale_generation_posts_nothing_new():
     s.join()
     assert not s.running and all(m.generation == 0 for m in of(Progress, posted))
     assert s.generation == 1
+
+
+def test_the_way_out_waits_for_a_save_under_way(tmp_path):
+    s, posted = session("--d-model", "256", "--d-ff", "1024", "--layers", "4")
+    s.step()
+    s.join()
+    s.save(str(tmp_path / "w.npz"))  # w, then q at once
+    assert s.leave(str(tmp_path / "w.npz"), save=False) is None  # the save finished and counts
+    assert (tmp_path / "w.npz").exists() and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_tool_that_fails_says_so(monkeypatch):
+    s, posted = session()
+
+    def broken(tokens=None):
+        raise MemoryError("no room for the probe")
+
+    monkeypatch.setattr(s.trainer, "probe", broken)
+    s.probe()
+    s.join()
+    assert [m.reason for m in of(ToolFailed, posted)] == ["probe failed: MemoryError: no room for the probe"]
