@@ -73,11 +73,10 @@ def run_headless(setup: Setup) -> int:
         path = diverged_path(setup.save) if setup.save else None
         saved = save(setup, trainer, console, path)
         return fail(f"training diverged at {err}" + kept(setup, saved, path))
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # the run did not finish: exit 2, as DESIGN pins; what it trained is kept
         close_quietly(metrics)
-        save(setup, trainer, console)
-        console.print(f"interrupted after step {trainer.step_count}")
-        return 130
+        saved = save(setup, trainer, console)
+        return fail(f"interrupted after step {trainer.step_count}" + kept(setup, saved))
     console.print(summary(trainer, last))
     return 0 if save(setup, trainer, console) is not False else 2
 

@@ -423,3 +423,21 @@ def test_ctrl_c_while_building_is_one_line(capsys, monkeypatch):
     monkeypatch.setattr(cli, "build", interrupted)
     status, out, err = run(["--gradcheck"], capsys)
     assert status == 2 and err == "tfnp-tui: interrupted\n" and "Traceback" not in out + err
+
+
+def test_ctrl_c_during_a_run_saves_and_is_one_line(tmp_path, capsys, monkeypatch):
+    from engine.training.trainer import Trainer
+
+    real_step, calls = Trainer.step, []
+
+    def step(self):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_step(self)
+
+    monkeypatch.setattr(Trainer, "step", step)
+    ckpt = tmp_path / "run.npz"
+    status, out, err = run([*FAST, "--save", str(ckpt)], capsys)
+    assert status == 2 and err == f"tfnp-tui: error: interrupted after step 2; the last good parameters are in {ckpt}\n"
+    assert checkpoint.load(ckpt).position["step"] == 2
