@@ -29,15 +29,15 @@ class LabActions:
 
     def action_layer(self, delta: int) -> None:
         self.view.move_layer(delta, self.lab.n_layers)
-        self.redraw(fresh=False)
+        self.redraw(view_only=True)
 
     def action_head(self, delta: int) -> None:
         self.view.move_head(delta, self.lab.n_heads)
-        self.redraw(fresh=False)
+        self.redraw(view_only=True)
 
     def action_toggle(self, mode: str) -> None:
         setattr(self.view, mode, not getattr(self.view, mode))
-        self.redraw(fresh=False)
+        self.redraw(view_only=True)
 
     def action_scroll_gradients(self, direction: int) -> None:
         panel = self.query_one(GradientPanel)

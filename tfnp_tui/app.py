@@ -64,6 +64,7 @@ class TfnpLab(LabActions, App):
         self.quit_unsaved = False  # q once failed to save: the next q quits all the same
         self.exit_lines: list[str] = []  # said once the lab has closed
         self.budget, self.rate = RedrawBudget(), RateMeter()
+        self.panels: list[Panel] = []  # found once they are mounted: a report reaches each of them
         self._terminal_size = (0, 0)
 
     @property
@@ -78,10 +79,6 @@ class TfnpLab(LabActions, App):
     def history(self) -> History:
         return self.scene.history
 
-    @property
-    def panels(self) -> list[Panel]:
-        return list(self.query(".panel"))
-
     def compose(self) -> ComposeResult:
         t = self.trainer
         yield StatusLine(t.train_cfg.task, t.train_cfg.optimizer, model_summary(t), id="status")
@@ -92,6 +89,7 @@ class TfnpLab(LabActions, App):
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
+        self.panels = list(self.query(".panel"))
         status = self.status
         status.lr, status.epoch, status.step = self.trainer.train_cfg.lr, self.trainer.epoch, self.trainer.step_count
         if self.setup.loaded:
@@ -193,12 +191,12 @@ class TfnpLab(LabActions, App):
             self.screen.show(r, msg.step)
 
     # --------------------------------------------------------------------------- the view
-    def redraw(self, fresh: bool = True) -> None:
-        """Hand every panel the frame of the view: live, or the replayed epoch. fresh=False:
-        only the view changed (a key), and panels it does not concern keep their picture."""
-        if fresh:
+    def redraw(self, view_only: bool = False) -> None:
+        """Hand every panel the frame of the view: live, or the replayed epoch. view_only:
+        only the view changed (a key), and the panels it does not concern keep their picture."""
+        if not view_only:
             self.budget.drew()
-        frame = self.scene.frame(fresh)
+        frame = self.scene.frame(view_only)
         for panel in self.panels:
             panel.show(frame)
 

@@ -226,9 +226,7 @@ class TrainingSession:
         """On the way out of the lab: stop training; with `save` (--save was given), write
         `path` unless that was `tried` and failed (CheckpointError if it fails now). The line
         that says what became of the training, or None when there is nothing to say."""
-        self.pause(wait=True)
-        for thread in self._saves:  # a w just before q: its save finishes, and counts
-            thread.join()
+        self._stop_and_finish_saves()
         if save and not tried:
             return f"saved {path} (step {self.save_now(path)[1]})"
         trained = self.trainer.step_count - self.saved_step
@@ -238,11 +236,15 @@ class TrainingSession:
         how = f"{path} could not be written" if tried else "w saves in the lab; --save FILE also saves on quit"
         return f"not saved: {plural(trained, 'step')} trained since {since} ({how})"
 
-    def close(self) -> str | None:
-        """Stop training and close the metrics file; what went wrong closing it, if anything."""
+    def _stop_and_finish_saves(self) -> None:
+        """Stop training, and let a save under way (w just before q) finish and count."""
         self.pause(wait=True)
         for thread in self._saves:
             thread.join()
+
+    def close(self) -> str | None:
+        """Stop training and close the metrics file; what went wrong closing it, if anything."""
+        self._stop_and_finish_saves()
         try:
             if self.metrics:
                 self.metrics.close()

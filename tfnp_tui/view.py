@@ -47,7 +47,6 @@ class Frame:
     step: StepReport | None = None  # live: the newest step (None before the first)
     epoch: EpochReport | None = None  # replay: the epoch's report
     probe: ProbeReport | None = None  # the sequence the attention and inspector look at
-    fresh: bool = True  # False: only the view changed (a key); a panel it does not concern keeps its picture
 
 
 class Scene:
@@ -58,6 +57,7 @@ class Scene:
         self.history = History(capacity_for(model))
         self.live: Progress | None = None  # the newest report
         self.live_probe: ProbeReport | None = None  # the newest look at the probe or typed sequence
+        self._on_screen: tuple = (None, None)  # the live (step, probe) the last live frame showed
 
     def take(self, progress: Progress) -> None:
         self.live = progress
@@ -65,14 +65,18 @@ class Scene:
             self.live_probe = progress.probe
         self.history.extend(progress.epochs)
 
-    def frame(self, fresh: bool = True) -> Frame:
-        """The view's frame: the replayed epoch, or live (also when that epoch is gone)."""
+    def frame(self, view_only: bool = False) -> Frame:
+        """The view's frame: the replayed epoch, or live (also when that epoch is gone).
+        view_only: only the view changed (a key), so a live frame carries the data already on
+        screen, and the panels the key does not concern keep their picture."""
         report = self.history.get(self.view.epoch) if not self.view.live else None
         if report is not None:
-            return Frame(self.view, self.replay_note(), epoch=report, probe=report.probe, fresh=fresh)
+            return Frame(self.view, self.replay_note(), epoch=report, probe=report.probe)
         self.view.epoch = None
-        step = self.live.step if self.live else None
-        return Frame(self.view, "live", step=step, probe=self.live_probe, fresh=fresh)
+        if not view_only:
+            self._on_screen = (self.live.step if self.live else None, self.live_probe)
+        step, probe = self._on_screen
+        return Frame(self.view, "live", step=step, probe=probe)
 
     def replay_note(self) -> str:
         return f"epoch {self.view.epoch} of {self.history.last_epoch} (replay)"
@@ -91,6 +95,7 @@ class Scene:
     def clear(self) -> None:
         self.history.clear()
         self.live, self.live_probe, self.view.epoch = None, None, None
+        self._on_screen = (None, None)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,21 @@ def run(argv, capsys):
     return status, out, err
 
 
+def fail_at_step(monkeypatch, call: int, error: type[BaseException]) -> None:
+    """Make the trainer's `call`-th step raise `error` (a full memory, a Ctrl+C)."""
+    from engine.training.trainer import Trainer
+
+    real_step, calls = Trainer.step, []
+
+    def step(self):
+        calls.append(1)
+        if len(calls) == call:
+            raise error
+        return real_step(self)
+
+    monkeypatch.setattr(Trainer, "step", step)
+
+
 def records(path):
     """Every JSON record of a metrics file, in order."""
     return [json.loads(line) for line in path.read_text().splitlines()]
@@ -268,17 +283,7 @@ def test_another_task_takes_the_causal_mask_from_its_needs_and_the_command_line(
 
 
 def test_running_out_of_memory_mid_run_is_one_line_and_keeps_the_parameters(tmp_path, capsys, monkeypatch):
-    from engine.training.trainer import Trainer
-
-    real_step, calls = Trainer.step, []
-
-    def step(self):
-        calls.append(1)
-        if len(calls) == 3:
-            raise MemoryError
-        return real_step(self)
-
-    monkeypatch.setattr(Trainer, "step", step)
+    fail_at_step(monkeypatch, 3, MemoryError)
     ckpt = tmp_path / "run.npz"
     status, out, err = run([*FAST, "--save", str(ckpt)], capsys)
     assert status == 2 and err.count("\n") == 1 and "Traceback" not in err + out
@@ -426,17 +431,7 @@ def test_ctrl_c_while_building_is_one_line(capsys, monkeypatch):
 
 
 def test_ctrl_c_during_a_run_saves_and_is_one_line(tmp_path, capsys, monkeypatch):
-    from engine.training.trainer import Trainer
-
-    real_step, calls = Trainer.step, []
-
-    def step(self):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return real_step(self)
-
-    monkeypatch.setattr(Trainer, "step", step)
+    fail_at_step(monkeypatch, 3, KeyboardInterrupt)
     ckpt = tmp_path / "run.npz"
     status, out, err = run([*FAST, "--save", str(ckpt)], capsys)
     assert status == 2 and err == f"tfnp-tui: error: interrupted after step 2; the last good parameters are in {ckpt}\n"

@@ -31,12 +31,12 @@ class StepsPanel(Panel, Static):
     def feed(self, progress) -> None:
         self.fed += 1
 
-    def show(self, frame) -> None:
+    def draw(self, frame) -> None:
         step = frame.epoch.step if frame.epoch is not None else frame.step.step if frame.step else 0
         self.update(Text(f"fed {self.fed}  showing step {step}"))
-        self.set_note(frame.note)
 
     def clear(self) -> None:
+        super().clear()
         self.fed = 0
 
 

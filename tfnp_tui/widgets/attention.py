@@ -59,7 +59,6 @@ class AttentionPanel(Panel, PanelScroll):
         # the last layer first: where routing tasks show their pattern
         self.view = View(layer=lab.n_layers - 1)
         self.probe: ProbeReport | None = None
-        self._drawn: tuple | None = None  # what the heatmap shows now
 
     def compose(self) -> ComposeResult:
         yield TextBlock(self.maps(), id="heatmap")
@@ -80,13 +79,13 @@ class AttentionPanel(Panel, PanelScroll):
     def subtitle_prefix(self) -> str:
         return self.where()
 
-    def show(self, frame: Frame) -> None:
+    def depends_on(self, frame: Frame) -> tuple:
         v = frame.view
-        choice = (v.layer, v.head, v.all_heads, v.values)
-        if frame.probe is not self.probe or choice != self._drawn:  # a new look is a new object
-            self.view, self.probe, self._drawn = replace(v), frame.probe, choice
-            self.redraw()
-        self.set_note(frame.note)
+        return (frame.probe, v.layer, v.head, v.all_heads, v.values)
+
+    def draw(self, frame: Frame) -> None:
+        self.view, self.probe = replace(frame.view), frame.probe  # a copy: the App's view moves on
+        self.redraw()
 
     def on_resize(self) -> None:
         self.redraw()  # cell sizes follow the panel's size

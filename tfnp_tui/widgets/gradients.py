@@ -80,7 +80,6 @@ class GradientPanel(Panel, PanelScroll):
         self.norms: dict[str, float] = {}
         self.ratios: dict[str, float] = {}
         self.until_epoch: int | None = None
-        self._drawn: tuple = (None, 0)  # (the report drawn, epochs of history then)
 
     def compose(self) -> ComposeResult:
         yield TextBlock(self.table(), id="gradient-table")
@@ -91,16 +90,14 @@ class GradientPanel(Panel, PanelScroll):
             for name in self.names:
                 self.history[name].append(report.grad_norms[name])
 
-    def show(self, frame: Frame) -> None:
-        source = frame.epoch if frame.epoch is not None else frame.step
-        new = source is not self._drawn[0] or len(self.epochs) != self._drawn[1]  # something new to draw
-        if new and (frame.fresh or frame.view.epoch != self.until_epoch or self._drawn[0] is None):
-            self._drawn = (source, len(self.epochs))
-            if frame.epoch is not None:
-                self.show_epoch(frame.epoch)
-            elif frame.step is not None:
-                self.show_step(frame.step.grad_norms, frame.step.update_ratios)
-        self.set_note(frame.note)
+    def depends_on(self, frame: Frame) -> tuple:
+        return (frame.step, frame.epoch)  # the history is fed apart, with each new step
+
+    def draw(self, frame: Frame) -> None:
+        if frame.epoch is not None:
+            self.show_epoch(frame.epoch)
+        elif frame.step is not None:
+            self.show_step(frame.step.grad_norms, frame.step.update_ratios)
 
     def show_step(self, norms: dict[str, float], ratios: dict[str, float]) -> None:
         """Live: the newest step's norms."""
@@ -113,7 +110,7 @@ class GradientPanel(Panel, PanelScroll):
         self.redraw()
 
     def clear(self) -> None:
-        self._drawn = (None, 0)
+        super().clear()
         self.history = {n: [] for n in self.names}
         self.epochs = []
         self.norms, self.ratios, self.until_epoch = {}, {}, None

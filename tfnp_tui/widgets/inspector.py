@@ -93,14 +93,12 @@ class InspectorPanel(Panel, Vertical):
     def subtitle_prefix(self) -> str:
         return self.score() if self.probe is not None else ""
 
-    def show(self, frame: Frame) -> None:
-        self.note = frame.note
-        typed = frame.view.typed and frame.view.live
-        new = frame.probe is not self.probe or typed != self.typed
-        if frame.probe is not None and new and (frame.fresh or typed != self.typed or self.probe is None):
-            self.show_probe(frame.probe, typed)
-        else:
-            self.set_note()
+    def depends_on(self, frame: Frame) -> tuple:
+        return (frame.probe, frame.view.typed and frame.view.live)
+
+    def draw(self, frame: Frame) -> None:
+        if frame.probe is not None:
+            self.show_probe(frame.probe, typed=frame.view.typed and frame.view.live)
 
     def show_probe(self, probe: ProbeReport, typed: bool) -> None:
         self.probe, self.typed = probe, typed

@@ -55,7 +55,6 @@ class LossPanel(Panel, Vertical):
         self._count = 0
         self.epochs: list[EpochPoint] = []
         self.until_epoch: int | None = None  # replay: show the run as it was at this epoch
-        self._drawn: tuple | None = None  # (steps, epochs, epoch shown) at the last redraw
 
     def compose(self) -> ComposeResult:
         yield PlotextPlot(log_y=True, id="loss-plot")
@@ -73,20 +72,19 @@ class LossPanel(Panel, Vertical):
         self.epochs.extend(EpochPoint(e.epoch, e.step, e.val_loss, e.acc, e.val_acc) for e in epochs)
 
     def clear(self) -> None:
+        super().clear()
         self._count = 0
         self.epochs = []
         self.until_epoch = None
-        self._drawn = None
         self.redraw()
 
-    def show(self, frame: Frame) -> None:
-        """Live, or the run as it stood at the end of the replayed epoch (the plot is redrawn
-        only when there is something new to draw: a key that changes another panel costs nothing)."""
-        drawn = (self._count, len(self.epochs), frame.view.epoch)
-        if drawn != self._drawn and (frame.fresh or self._drawn is None or frame.view.epoch != self._drawn[2]):
-            self.until_epoch, self._drawn = frame.view.epoch, drawn
-            self.redraw()
-        self.set_note(frame.note)
+    def depends_on(self, frame: Frame) -> tuple:
+        return (frame.step, frame.epoch)  # a new step or another epoch: the curves are fed apart
+
+    def draw(self, frame: Frame) -> None:
+        """Live, or the run as it stood at the end of the replayed epoch."""
+        self.until_epoch = frame.view.epoch
+        self.redraw()
 
     def redraw(self) -> None:
         if not self.is_mounted:

@@ -6,7 +6,8 @@ The interface (see tfnp_tui/widgets/README.md, "Adding a panel"):
 
     Panel(lab: LabInfo)     built from the facts about the run (tfnp_tui/view.py)
     feed(progress)          new data from training: every report, whether drawn or not
-    show(frame)             draw the Frame: the view (live or an epoch, layer, head, ...) and its data
+    show(frame)             the Frame: the view (live or an epoch, layer, head, ...) and its data;
+                            draws it (draw) when what the panel depends on has changed
     clear()                 a reset: forget the run
 
 The App loops over its panels; it does not know what any of them draws.
@@ -61,15 +62,39 @@ class Panel(Noted):
         self.lab = lab
         self.border_title = self.TITLE
 
+    _shown: tuple | None = None  # what the picture on screen was drawn from
+
     def feed(self, progress: Progress) -> None:
         """New data from training (kept for later frames; drawing waits for show)."""
 
     def show(self, frame: Frame) -> None:
-        """Draw `frame`, and end the subtitle with its note."""
+        """Draw `frame` if what this panel draws from it has changed, and end the subtitle with
+        its note: a redraw that changes another panel's view costs this one nothing."""
+        shown = self.depends_on(frame)
+        if not same(shown, self._shown):
+            self._shown = shown
+            self.draw(frame)
+        self.set_note(frame.note)
+
+    def depends_on(self, frame: Frame) -> tuple:
+        """What of `frame` the picture is made from (reports compared by identity: new data
+        is a new object)."""
+        return (frame.step, frame.epoch, frame.probe)
+
+    def draw(self, frame: Frame) -> None:
+        """Draw the picture of `frame`."""
         raise NotImplementedError
 
     def clear(self) -> None:
-        """A reset: forget everything fed so far."""
+        """A reset: forget everything fed so far (and what was drawn)."""
+        self._shown = None
+
+
+def same(a: tuple | None, b: tuple | None) -> bool:
+    """Two depends_on tuples: the same objects, or equal plain values (numbers, strings)."""
+    if a is None or b is None or len(a) != len(b):
+        return False
+    return all(x is y or (isinstance(x, (int, str)) and x == y) for x, y in zip(a, b))
 
 
 class PanelScroll(VerticalScroll, inherit_bindings=False):
