@@ -76,6 +76,7 @@ class BlockCache(NamedTuple):
     ln1: layernorm.LayerNormCache
     ffn: feedforward.FeedForwardCache
     ln2: layernorm.LayerNormCache
+    out: object  # (B, T, C) the residual stream after the block (read by the logit lens)
 
 
 class ModelCache(NamedTuple):
@@ -91,6 +92,8 @@ class Analysis(NamedTuple):
     logits: np.ndarray  # (B, T, V)
     probs: np.ndarray  # (B, T, V) float64 softmax of the logits
     attention: np.ndarray  # (L, B, H, T, T) attention weights of every layer and head
+    scores: np.ndarray  # (L, B, H, T, T) q·k/sqrt(D) + mask: what the softmax was given
+    lens: np.ndarray  # (L, B, T, V) float64 logit lens: the prediction read out after each block
 
 
 class TransformerEncoder:
@@ -139,11 +142,12 @@ class TransformerEncoder:
         return tokens
 
     # ----------------------------------------------------------------------------- forward
-    def forward(self, tokens, x0=None):
+    def forward(self, tokens, x0=None, knockout: tuple[int, int] | None = None):
         """tokens (B, T) int -> logits (B, T, V), cache.
 
         x0 (B, T, C), if given, replaces embed[tokens] + PE: the gradient check uses it to
-        perturb the input embeddings themselves."""
+        perturb the input embeddings themselves. knockout (layer, head), both 0-based: that
+        head's output is zeroed before its layer's output projection (analysis only)."""
         cfg, P = self.cfg, self.params
         tokens = self._tokens(tokens)
         T = tokens.shape[1]
@@ -155,7 +159,8 @@ class TransformerEncoder:
         blocks = []
         for i in range(cfg.n_layers):
             block = self._block_forward_pre if cfg.norm_first else self._block_forward_post
-            x, c_block = block(x, f"layers.{i}.")  # (B, T, C)
+            head_off = knockout[1] if knockout is not None and knockout[0] == i else None
+            x, c_block = block(x, f"layers.{i}.", head_off)  # (B, T, C)
             blocks.append(c_block)
         c_ln_f = None
         if cfg.norm_first:
@@ -163,29 +168,29 @@ class TransformerEncoder:
         logits, c_head = linear.forward(x, P["head.w"], P["head.b"])  # (B, T, V)
         return logits, ModelCache(c_embed, blocks, c_ln_f, c_head)
 
-    def _block_forward_post(self, x, p: str):
+    def _block_forward_post(self, x, p: str, head_off: int | None = None):
         """Post-LN block (the original): x = LN1(x + attn(x)); x = LN2(x + ffn(x))."""
         cfg, P = self.cfg, self.params
-        a, c_attn = attention.forward(x, self._group(p + "attn.", ATTN), cfg.n_heads, cfg.causal)
+        a, c_attn = attention.forward(x, self._group(p + "attn.", ATTN), cfg.n_heads, cfg.causal, head_off)
         a += x  # the residual, summed into attention's fresh output
         x, c_ln1 = layernorm.forward(a, P[p + "ln1.gamma"], P[p + "ln1.beta"])
         f, c_ffn = feedforward.forward(x, self._group(p + "ffn.", FFN), cfg.activation)
         f += x
         x, c_ln2 = layernorm.forward(f, P[p + "ln2.gamma"], P[p + "ln2.beta"])
-        return x, BlockCache(c_attn, c_ln1, c_ffn, c_ln2)
+        return x, BlockCache(c_attn, c_ln1, c_ffn, c_ln2, x)
 
-    def _block_forward_pre(self, x, p: str):
+    def _block_forward_pre(self, x, p: str, head_off: int | None = None):
         """Pre-LN block: x = x + attn(LN1(x)); x = x + ffn(LN2(x))."""
         cfg, P = self.cfg, self.params
         h, c_ln1 = layernorm.forward(x, P[p + "ln1.gamma"], P[p + "ln1.beta"])
-        a, c_attn = attention.forward(h, self._group(p + "attn.", ATTN), cfg.n_heads, cfg.causal)
+        a, c_attn = attention.forward(h, self._group(p + "attn.", ATTN), cfg.n_heads, cfg.causal, head_off)
         a += x  # the residual, summed into attention's fresh output
         x = a
         h, c_ln2 = layernorm.forward(x, P[p + "ln2.gamma"], P[p + "ln2.beta"])
         f, c_ffn = feedforward.forward(h, self._group(p + "ffn.", FFN), cfg.activation)
         f += x
         x = f
-        return x, BlockCache(c_attn, c_ln1, c_ffn, c_ln2)
+        return x, BlockCache(c_attn, c_ln1, c_ffn, c_ln2, x)
 
     # ---------------------------------------------------------------------------- backward
     def backward(self, dlogits, cache: ModelCache):
@@ -247,14 +252,28 @@ class TransformerEncoder:
         grads, _ = self.backward(loss.backward(1.0, c_loss), cache)
         return value, grads, logits
 
-    def analyze(self, tokens) -> Analysis:
-        """tokens (B, T) -> host arrays: logits and probabilities (B, T, V) and the attention
-        weights of every layer and head (L, B, H, T, T). What the lab shows; no gradients."""
-        logits, cache = self.forward(tokens)
+    def analyze(self, tokens, knockout: tuple[int, int] | None = None) -> Analysis:
+        """tokens (B, T) -> host arrays: what the lab shows (no gradients). Logits and
+        probabilities, the attention weights and scores of every layer and head, and the
+        logit lens (see Analysis); knockout as in forward."""
+        logits, cache = self.forward(tokens, knockout=knockout)
         host = to_numpy(logits)  # (B, T, V)
         probs = attention.softmax(host.astype(np.float64))  # (B, T, V) in float64, in place in the copy
         maps = np.stack([to_numpy(c.attn.probs) for c in cache.blocks])  # (L, B, H, T, T)
-        return Analysis(host, probs, maps)
+        scores = np.stack([to_numpy(c.attn.q @ c.attn.k.swapaxes(-1, -2)) for c in cache.blocks])  # (L, B, H, T, T)
+        if self.cfg.causal:
+            scores += to_numpy(attention.causal_mask(self.xp, scores.shape[-1], scores.dtype))
+        lens = np.stack([self.read_out(c.out) for c in cache.blocks])  # (L, B, T, V)
+        return Analysis(host, probs, maps, scores, lens)
+
+    def read_out(self, x) -> np.ndarray:
+        """The logit lens: a residual stream x (B, T, C) put through the final LayerNorm (pre-LN
+        models have one) and the head -> probabilities (B, T, V), float64 on the host. For the
+        last block's output this is exactly the model's own prediction."""
+        if self.cfg.norm_first:
+            x = layernorm.forward(x, self.params["ln_f.gamma"], self.params["ln_f.beta"])[0]
+        logits = linear.forward(x, self.params["head.w"], self.params["head.b"])[0]  # (B, T, V)
+        return attention.softmax(to_numpy(logits).astype(np.float64))
 
 
 def _put(grads: dict, prefix: str, local: dict) -> None:

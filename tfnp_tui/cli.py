@@ -61,6 +61,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="check every gradient of the model (or --load) against finite differences, print the "
         "table and exit: 0 if all pass, 1 if any fails",
     )
+    mode.add_argument(
+        "--inspect-heads",
+        action="store_true",
+        help="print what each attention head of the model (--load) does on its validation set: entropy, "
+        "pattern, and the loss and accuracy with the head knocked out",
+    )
+    p.add_argument("--json", action="store_true", help="with --inspect-heads: one JSON object per head")
+    p.add_argument(
+        "--inject",
+        metavar="BUG",
+        help="with --gradcheck: plant one classic backprop bug for the check ('--inject list' names them)",
+    )
     model, train = p.model_flags, p.train_flags = ConfigFlags(), ConfigFlags()
     g = p.add_argument_group("task")
     train.add(g, "--task", choices=TASKS, help="what to learn (default next)")
@@ -280,6 +292,10 @@ def run(argv: list[str]) -> int:
         from .check import run_gradcheck
 
         return run_gradcheck(setup)
+    if args.inspect_heads:
+        from .inspect_heads import run_inspect_heads
+
+        return run_inspect_heads(setup, args.json)
     if args.headless:
         from .headless import run_headless
 

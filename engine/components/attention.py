@@ -53,8 +53,11 @@ def softmax_backward(dprobs, probs):
     return dprobs
 
 
-def forward(x, p: dict, n_heads: int, causal: bool):
-    """x (B, T, C) -> y (B, T, C), cache."""
+def forward(x, p: dict, n_heads: int, causal: bool, knockout: int | None = None):
+    """x (B, T, C) -> y (B, T, C), cache.
+
+    knockout: a head whose output slice is set to zero before the output projection, as if
+    it were not there (the lab's analysis of what each head does; never used in training)."""
     xp = array_module(x)
     B, T, C = x.shape
     H, D = n_heads, C // n_heads
@@ -71,6 +74,8 @@ def forward(x, p: dict, n_heads: int, causal: bool):
     probs = softmax(scores)  # (B, H, T, T)
     heads = xp.empty((B, T, H, D), dtype=x.dtype)  # laid out as concat_h: head h in columns h*D:(h+1)*D
     xp.matmul(probs, v, out=heads.transpose(0, 2, 1, 3))  # (B, H, T, D) written in place
+    if knockout is not None:
+        heads[:, :, knockout] = 0.0  # (B, T, D) of the knocked-out head: wo never sees it
     heads2d = heads.reshape(B * T, C)  # (B*T, C) heads side by side
     y = heads2d @ p["wo"]  # (B*T, C)
     y += p["bo"]

@@ -10,13 +10,34 @@ import numpy as np
 
 
 @dataclass(frozen=True, eq=False)  # arrays inside: compared by identity
+class Projection:
+    """Vectors drawn in 2-D by PCA (engine/analysis/embedding_space.py)."""
+
+    points: np.ndarray  # (N, 2) coordinates on the first two principal axes
+    explained: tuple[float, float]  # the share of the variance along each axis
+
+
+@dataclass(frozen=True, eq=False)  # arrays inside: compared by identity
 class ProbeReport:
-    """The model's view of one sequence: its predictions and attention weights."""
+    """The model's view of one sequence (engine/analysis/probe.py makes it)."""
 
     tokens: np.ndarray  # (T,) input ids
     targets: np.ndarray  # (T,) right answers, -1 where unknown
     probs: np.ndarray  # (T, V) predicted distribution at each position
     attention: np.ndarray  # (L, H, T, T) attention weights of every layer and head
+    scores: np.ndarray  # (L, H, T, T) q·k/sqrt(D) + mask, the softmax's input
+    lens: np.ndarray  # (L, T, V) the logit lens: the prediction read out after each layer
+    embedding: Projection  # every token's embedding (V points)
+    inputs: Projection  # embed[token] + PE[position] of this sequence's positions (T points)
+    knockout: tuple[int, int] | None = None  # the (layer, head) left out, 0-based
+
+    @property
+    def losses(self) -> np.ndarray:
+        """(T,) cross-entropy -ln p(target) at each position, nan where the target is unknown."""
+        known = self.targets >= 0
+        p = self.probs[np.arange(len(self.targets)), np.where(known, self.targets, 0)]
+        with np.errstate(divide="ignore"):
+            return np.where(known, -np.log(p), np.nan)
 
     @property
     def predictions(self) -> np.ndarray:
@@ -60,6 +81,7 @@ class EpochReport:
     grad_norms: dict[str, float]  # per tensor, mean over the epoch's steps
     update_ratios: dict[str, float]  # per tensor, mean over the epoch's steps
     probe: ProbeReport
+    inside: object | None = None  # the lab's look inside at the epoch's end (engine/analysis/inside.py)
 
     def metrics(self) -> dict:
         """The JSON line written by --metrics-out."""

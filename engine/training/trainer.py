@@ -19,12 +19,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..components import loss as cross_entropy
-from ..components.loss import IGNORE
 from ..config import ModelConfig, TrainConfig
+from ..analysis.probe import look
 from ..model import TransformerEncoder
 from ..runtime.backend import to_numpy
-from ..runtime.memory import eval_batch_size
+from .evaluation import evaluate, right_and_counted
 from .optim import clip_gradients, learning_rate, make_optimizer
 from .reports import EpochReport, ProbeReport, StepReport
 from .tasks import Task, make_task
@@ -186,10 +185,7 @@ class Trainer:
                 return report.epoch_report
 
     def _right_and_counted(self, logits, targets) -> tuple[int, int]:
-        targets = self.xp.asarray(targets)
-        counted = targets != IGNORE
-        right = (logits.argmax(axis=-1) == targets) & counted
-        return int(right.sum()), int(counted.sum())
+        return right_and_counted(self.xp, logits, targets)
 
     def _per_tensor(self, flat) -> np.ndarray:
         """float64 (tensors,) sums of a flat array over each tensor's entries, on the host."""
@@ -208,32 +204,20 @@ class Trainer:
         )  # fmt: skip
 
     # -------------------------------------------------------------------------- evaluation
-    def evaluate(self, tokens: np.ndarray, targets: np.ndarray) -> tuple[float, float]:
-        """Mean loss and accuracy over counted positions, without gradients."""
-        loss_sum, right_sum, counted_sum = 0.0, 0, 0
-        n = eval_batch_size(tokens.shape[1])
-        for i in range(0, len(tokens), n):
-            tok, tgt = tokens[i : i + n], targets[i : i + n]
-            logits = self.model.forward(tok)[0]  # the cache goes at once, not after the next pass
-            right, counted = self._right_and_counted(logits, tgt)
-            if counted:
-                loss_sum += cross_entropy.forward(logits, self.xp.asarray(tgt))[0] * counted
-            right_sum += right
-            counted_sum += counted
-        return loss_sum / max(counted_sum, 1), right_sum / max(counted_sum, 1)
+    def evaluate(self, tokens: np.ndarray, targets: np.ndarray,
+                 knockout: tuple[int, int] | None = None) -> tuple[float, float]:  # fmt: skip
+        """Mean loss and accuracy over counted positions, without gradients (knockout: a
+        (layer, head) left out, for analysis)."""
+        return evaluate(self.model, tokens, targets, knockout)
 
-    def probe(self, tokens: np.ndarray | None = None) -> ProbeReport:
-        """The model's predictions and attention for one sequence (1, T): the task's
-        probe sample by default, or any tokens (the lab's typed sequences)."""
+    def probe(self, tokens: np.ndarray | None = None, knockout: tuple[int, int] | None = None) -> ProbeReport:
+        """What the model makes of one sequence (1, T): the task's probe sample by default,
+        or any tokens (the lab's typed sequences); knockout: a (layer, head) left out."""
         if tokens is None:
             tokens, targets = self.task.probe()
         else:
             targets = self.task.targets_for(tokens)
-        seen = self.model.analyze(tokens)
-        return ProbeReport(
-            tokens=np.asarray(tokens)[0], targets=np.asarray(targets)[0], probs=seen.probs[0],
-            attention=seen.attention[:, 0],
-        )  # fmt: skip
+        return look(self.model, tokens, targets, knockout)
 
     # ------------------------------------------------------------------------ checkpoints
     def position(self) -> dict:

@@ -1,0 +1,171 @@
+"""What each attention head does: how spread its attention is (entropy), which named pattern
+it follows, and what the model loses without it (knock-out).
+
+Legend: L layers, H heads, N sequences, T positions. a is one head's attention weights
+(N, T, T): row t is query position t, column j the key position it looks at.
+
+    entropy   each row's -sum_j a_tj log2 a_tj, in bits, averaged over the query rows of
+              every sequence. A causal model's row t can look at t+1 positions only, so its
+              entropy is scaled by log2(T) / log2(t+1): uniform attention reads log2 T bits
+              in every row, as in a non-causal model; row 0 has one choice and does not count.
+    patterns  each a distribution over the keys for every query row (P below); a head's score
+              is the attention weight it puts where the pattern does, sum_j min(a_tj, P_tj),
+              averaged over the rows where the pattern can be followed (for a one-hot pattern:
+              the mean weight on its cell). 1 is the pattern exactly.
+                self           P_tj = [j = t]
+                previous       P_tj = [j = t-1]         (rows t >= 1)
+                first          P_tj = [j = 0]
+                anti-diagonal  P_tj = [j = T-1-t]       what reversing a sequence needs
+                uniform        P_tj = 1 / (keys row t can see)
+              The best score names the head's pattern when it is at least MIN_SCORE and
+              MIN_MARGIN ahead of the next; otherwise the pattern is "mixed" (no single one).
+    knock-out the head's output slice set to zero before its layer's output projection
+              (TransformerEncoder.forward, knockout=...); the loss and accuracy without it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..runtime.backend import to_numpy
+from ..runtime.memory import eval_batch_size
+from ..training.evaluation import evaluate
+
+PATTERNS = ("self", "previous", "first", "anti-diagonal", "uniform")
+MIXED = "mixed"  # no pattern explains the head: the best is weak, or not clearly ahead
+MIN_SCORE, MIN_MARGIN = 0.5, 0.1
+
+
+def visible(T: int, causal: bool) -> np.ndarray:
+    """(T, T) bool: the keys each query row can attend to."""
+    return np.tril(np.ones((T, T), dtype=bool)) if causal else np.ones((T, T), dtype=bool)
+
+
+def pattern_table(name: str, T: int, causal: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The pattern as (T, T) weights P, and the (T,) rows where it can be followed (its
+    weights sum to 1 over keys the row can see)."""
+    seen = visible(T, causal)
+    t = np.arange(T)
+    P = np.zeros((T, T))
+    if name == "uniform":
+        return seen / seen.sum(axis=1, keepdims=True), np.ones(T, dtype=bool)
+    key = {"self": t, "previous": t - 1, "first": np.zeros(T, int), "anti-diagonal": T - 1 - t}[name]
+    rows = (key >= 0) & seen[t, np.clip(key, 0, T - 1)]
+    P[t[rows], key[rows]] = 1.0
+    return P, rows
+
+
+def row_entropy_bits(a: np.ndarray) -> np.ndarray:
+    """(..., T) entropy in bits of each row of a (..., T, T); 0 log 0 counts as 0."""
+    a = np.asarray(a, dtype=np.float64)
+    logs = np.log2(np.where(a > 0, a, 1.0))
+    return -(a * logs).sum(axis=-1)
+
+
+@dataclass
+class HeadSums:
+    """Running sums over query rows for one head, filled batch by batch."""
+
+    entropy: float = 0.0
+    entropy_rows: int = 0
+    overlap: np.ndarray | None = None  # (patterns,) sum over rows of sum_j min(a, P)
+    rows: np.ndarray | None = None  # (patterns,) rows counted
+
+    def add(self, a: np.ndarray, causal: bool) -> None:
+        """a (N, T, T): one head's attention weights for a batch of sequences."""
+        N, T, _ = a.shape
+        n = visible(T, causal).sum(axis=1)  # (T,) keys each row can see
+        h = row_entropy_bits(a)  # (N, T)
+        if causal:
+            counts = n > 1  # row 0 has no choice
+            h = h[:, counts] * (np.log2(T) / np.log2(n[counts]))
+        self.entropy += float(h.sum())
+        self.entropy_rows += h.size
+        overlap, rows = np.zeros(len(PATTERNS)), np.zeros(len(PATTERNS))
+        for i, name in enumerate(PATTERNS):
+            P, ok = pattern_table(name, T, causal)
+            overlap[i] = np.minimum(a[:, ok], P[ok]).sum()
+            rows[i] = N * ok.sum()
+        self.overlap = overlap if self.overlap is None else self.overlap + overlap
+        self.rows = rows if self.rows is None else self.rows + rows
+
+    def entropy_bits(self) -> float:
+        return self.entropy / self.entropy_rows if self.entropy_rows else float("nan")
+
+    def scores(self) -> dict[str, float]:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return {name: float(s) for name, s in zip(PATTERNS, self.overlap / self.rows)}
+
+
+def name_pattern(scores: dict[str, float]) -> tuple[str, float]:
+    """(the pattern's name or MIXED, the best score)."""
+    ranked = sorted(((s, name) for name, s in scores.items() if np.isfinite(s)), reverse=True)
+    if not ranked:
+        return MIXED, float("nan")
+    best, name = ranked[0]
+    second = ranked[1][0] if len(ranked) > 1 else 0.0
+    return (name if best >= MIN_SCORE and best - second >= MIN_MARGIN else MIXED), best
+
+
+@dataclass(frozen=True)
+class HeadStats:
+    """One head: its attention and what the model does without it. layer and head 0-based."""
+
+    layer: int
+    head: int
+    entropy_bits: float
+    scores: dict[str, float]  # every pattern's score
+    pattern: str  # the best-matching pattern, or MIXED
+    pattern_score: float  # the best score
+    val_loss: float  # with this head knocked out
+    val_acc: float
+
+
+@dataclass(frozen=True)
+class HeadsReport:
+    """Every head of a model, measured on `sequences` sequences."""
+
+    heads: list[HeadStats]  # layer by layer, head by head
+    base_val_loss: float  # the whole model
+    base_val_acc: float
+    sequences: int
+    causal: bool
+
+    def get(self, layer: int, head: int) -> HeadStats:
+        return next(h for h in self.heads if h.layer == layer and h.head == head)
+
+    def records(self) -> list[dict]:
+        """One plain record per head, as `--inspect-heads --json` prints them (1-based)."""
+        return [
+            {"layer": h.layer + 1, "head": h.head + 1, "entropy_bits": h.entropy_bits, "pattern": h.pattern,
+             "pattern_score": h.pattern_score, "val_loss": h.val_loss, "val_acc": h.val_acc,
+             "base_val_loss": self.base_val_loss, "base_val_acc": self.base_val_acc}
+            for h in self.heads
+        ]  # fmt: skip
+
+
+def measure_heads(model, tokens: np.ndarray, targets: np.ndarray) -> HeadsReport:
+    """Every head's entropy, patterns and knock-out effect on tokens, targets (N, T): one
+    forward pass for the attention, and one per head with that head knocked out."""
+    cfg = model.cfg
+    L, H = cfg.n_layers, cfg.n_heads
+    sums = [[HeadSums() for _ in range(H)] for _ in range(L)]
+    n = eval_batch_size(tokens.shape[1])
+    for i in range(0, len(tokens), n):
+        cache = model.forward(tokens[i : i + n])[1]  # the attention weights are in the cache
+        for layer, block in enumerate(cache.blocks):
+            weights = to_numpy(block.attn.probs)  # (N, H, T, T)
+            for head in range(H):
+                sums[layer][head].add(weights[:, head], cfg.causal)
+    base_loss, base_acc = evaluate(model, tokens, targets)
+    heads = []
+    for layer in range(L):
+        for head in range(H):
+            s = sums[layer][head]
+            scores = s.scores()
+            pattern, score = name_pattern(scores)
+            loss, acc = evaluate(model, tokens, targets, knockout=(layer, head))
+            heads.append(HeadStats(layer, head, s.entropy_bits(), scores, pattern, score, loss, acc))
+    return HeadsReport(heads, base_loss, base_acc, len(tokens), cfg.causal)

@@ -1,0 +1,25 @@
+"""The probe: what the model makes of one sequence, everything the lab draws of it in one
+report (engine/training/reports.py, ProbeReport): predictions, attention weights and scores,
+the logit lens, and the embedding space."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..runtime.backend import to_numpy
+from ..training.reports import ProbeReport
+from .embedding_space import pca_2d
+
+
+def look(model, tokens, targets, knockout: tuple[int, int] | None = None) -> ProbeReport:
+    """tokens, targets (1, T) -> the model's ProbeReport of that sequence (knockout: a
+    (layer, head) left out, 0-based)."""
+    seen = model.analyze(tokens, knockout=knockout)
+    tokens = np.asarray(tokens)[0]  # (T,)
+    embed = to_numpy(model.params["embed"])  # (V, C)
+    inputs = embed[tokens] + to_numpy(model.pe[: len(tokens)])  # (T, C): the first block's input
+    return ProbeReport(
+        tokens=tokens, targets=np.asarray(targets)[0], probs=seen.probs[0], attention=seen.attention[:, 0],
+        scores=seen.scores[:, 0], lens=seen.lens[:, 0], embedding=pca_2d(embed), inputs=pca_2d(inputs),
+        knockout=knockout,
+    )  # fmt: skip
