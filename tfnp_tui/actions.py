@@ -18,6 +18,19 @@ from .screens.help import HelpScreen
 from .widgets.gradients import GradientPanel
 
 
+# what the status line says when a view turns on, and off
+SAYS = {
+    "row": ("one attention row computed: ,/. choose the query; c back to the map", "the attention map"),
+    "heads_table": ("heads: what each head attends to and what the model loses without it; o back",
+                    "the attention map"),
+    "embeddings": ("embedding space: each token's embedding on its first two principal axes; E positions; e back",
+                   "the loss curves"),
+    "positions": ("embedding space: embedding + position of each position of the probe; E the vocabulary",
+                  "embedding space: the vocabulary"),
+    "lens": ("logit lens: the prediction read out after each layer; l back", "the predictions"),
+}  # fmt: skip
+
+
 class LabActions:
     """The App's key actions; it provides session, scene, view, status, panels, redraw and warn."""
 
@@ -36,7 +49,41 @@ class LabActions:
         self.redraw(view_only=True)
 
     def action_toggle(self, mode: str) -> None:
-        setattr(self.view, mode, not getattr(self.view, mode))
+        on = not getattr(self.view, mode)
+        setattr(self.view, mode, on)
+        if mode in SAYS:
+            self.status.say(SAYS[mode][0 if on else 1])
+        self.redraw(view_only=True)
+
+    def action_query(self, delta: int) -> None:
+        """Move the query position of the computed attention row (and show the row)."""
+        self.view.move_query(delta, len(self.scene_tokens()) or self.lab.seq_len)
+        if not self.view.row:
+            self.action_toggle("row")
+        else:
+            self.redraw(view_only=True)
+
+    def scene_tokens(self):
+        probe = self.scene.frame(view_only=True).probe
+        return probe.tokens if probe is not None else ()
+
+    def action_embedding_positions(self) -> None:
+        """The embedding view of the probe's positions (embedding + positional encoding), or back."""
+        self.view.embeddings, self.view.positions = True, not self.view.positions
+        self.status.say(SAYS["positions"][0 if self.view.positions else 1])
+        self.redraw(view_only=True)
+
+    def action_knock_out(self) -> None:
+        """Knock the head the Attention panel shows out of the analysis, or put it back."""
+        head = (self.view.layer, self.view.head)
+        self.view.knocked = None if self.view.knocked == head else head
+        self.status.knocked = self.view.knocked
+        name = f"L{head[0] + 1} H{head[1] + 1}"
+        if self.view.knocked is None:
+            self.status.say(f"{name} is back: every head is in the analysis again")
+        else:
+            self.status.say(f"{name} knocked out of the analysis (training still uses every head); measuring…")
+        self.session.knock_out(self.view.knocked)
         self.redraw(view_only=True)
 
     def action_scroll_gradients(self, direction: int) -> None:
@@ -82,6 +129,7 @@ class LabActions:
         status.say(f"reset: a fresh model (seed {self.trainer.train_cfg.seed})")
         self.redraw()
         self.session.probe(self.session.probe_tokens)
+        self.session.inspect()
 
     # ------------------------------------------------------------------- the typed sequence
     def action_type_sequence(self) -> None:

@@ -16,6 +16,8 @@ from .history import History
 from .keys import BINDINGS
 from .messages import (
     GradcheckDone,
+    Inspected,
+    KnockedOut,
     MetricsFailed,
     Probed,
     Progress,
@@ -26,6 +28,7 @@ from .messages import (
     ToolFailed,
 )
 from .metrics import MetricsError
+from .numbers import loss_text
 from .pacing import RateMeter, RedrawBudget
 from .screens.gradcheck import GradcheckScreen
 from .session import TrainingSession
@@ -34,14 +37,22 @@ from .view import LabInfo, Scene, View
 from .widgets.attention import AttentionPanel
 from .widgets.enlarge import EnlargeNote, too_small
 from .widgets.gradients import GradientPanel
-from .widgets.grid import PanelGrid
+from .widgets.embeddings import EmbeddingPanel
+from .widgets.grid import PanelGrid, PanelSlot
+from .widgets.heads import HeadsPanel
 from .widgets.inspector import InspectorPanel
 from .widgets.loss import LossPanel
 from .widgets.panel import Panel
 from .widgets.status import StatusLine
 
-# The panels, in grid order (left to right, top to bottom): adding one is one line here.
-PANELS: tuple[type[Panel], ...] = (LossPanel, AttentionPanel, GradientPanel, InspectorPanel)
+# The grid's slots, left to right and top to bottom; a slot shows one of its panels at a time:
+# the first, or the one whose SHOWN_BY field of the View is on. Adding a panel is one entry here.
+PANELS: tuple[tuple[type[Panel], ...], ...] = (
+    (LossPanel, EmbeddingPanel),
+    (AttentionPanel, HeadsPanel),
+    (GradientPanel,),
+    (InspectorPanel,),
+)
 
 
 class TfnpLab(LabActions, App):
@@ -83,13 +94,16 @@ class TfnpLab(LabActions, App):
         t = self.trainer
         yield StatusLine(t.train_cfg.task, t.train_cfg.optimizer, model_summary(t), id="status")
         with PanelGrid(len(self.PANELS), self.lab.seq_len, id="panels"):
-            for panel in self.PANELS:
-                yield panel(self.lab, classes="panel")
+            for slot in self.PANELS:
+                with PanelSlot():
+                    for panel in slot:
+                        yield panel(self.lab, classes="panel")
         yield EnlargeNote(id="too-small")
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.panels = list(self.query(".panel"))
+        self.slots = list(self.query(PanelSlot))
         status = self.status
         status.lr, status.epoch, status.step = self.trainer.train_cfg.lr, self.trainer.epoch, self.trainer.step_count
         if self.setup.loaded:
@@ -97,6 +111,7 @@ class TfnpLab(LabActions, App):
         self.check_size(self.size.width, self.size.height)
         self.redraw()
         self.session.probe()
+        self.session.inspect()
 
     # ------------------------------------------------------------------------ the screen's size
     def on_resize(self, event) -> None:
@@ -176,6 +191,21 @@ class TfnpLab(LabActions, App):
             if self.view.live:
                 self.redraw()
 
+    def on_inspected(self, msg: Inspected) -> None:
+        if msg.generation == self.session.generation:
+            self.scene.live_inside = msg.inside
+            if self.view.live:
+                self.redraw()
+
+    def on_knocked_out(self, msg: KnockedOut) -> None:
+        """The validation figures without the knocked-out head (if it is still the one out)."""
+        if msg.generation != self.session.generation or msg.knocked is None or msg.knocked != self.view.knocked:
+            return
+        layer, head = msg.knocked
+        self.status.say(f"without L{layer + 1} H{head + 1}: val loss {loss_text(msg.val_loss)}, "
+                        f"val acc {msg.val_acc:.1%} · every head: {loss_text(msg.base_val_loss)}, "
+                        f"{msg.base_val_acc:.1%} · training uses every head")  # fmt: skip
+
     def on_saved(self, msg: Saved) -> None:
         if msg.error:
             self.warn(msg.error, "could not save", f"could not save: {msg.error}")
@@ -197,8 +227,9 @@ class TfnpLab(LabActions, App):
         if not view_only:
             self.budget.drew()
         frame = self.scene.frame(view_only)
-        for panel in self.panels:
-            panel.show(frame)
+        for slot in self.slots:
+            for panel in slot.choose(frame.view):  # a panel out of sight draws when it comes back
+                panel.show(frame)
 
     def set_notes(self, note: str) -> None:
         for panel in self.panels:

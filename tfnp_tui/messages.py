@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from textual.message import Message
 
+from engine.analysis.inside import InsideReport
 from engine.gradcheck import GradcheckReport
 from engine.training.reports import EpochReport, ProbeReport, StepReport
 
@@ -92,3 +93,24 @@ class SequenceChosen(Message):
 
     tokens: np.ndarray | None
     text: str = ""
+
+
+@dataclass
+class Inspected(Message):
+    """A look inside the model away from an epoch's end (the start, a reset): heads, dead units."""
+
+    generation: int
+    inside: InsideReport
+
+
+@dataclass
+class KnockedOut(Message):
+    """The validation figures with the knocked-out head left out (knocked None: every head
+    is back), beside the whole model's."""
+
+    generation: int
+    knocked: tuple[int, int] | None
+    val_loss: float = float("nan")
+    val_acc: float = float("nan")
+    base_val_loss: float = float("nan")
+    base_val_acc: float = float("nan")

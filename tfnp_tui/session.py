@@ -17,17 +17,30 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 from textual.message import Message
 
+from engine.analysis.inside import look_inside
 from engine.gradcheck import check_model
 from engine.model import TransformerEncoder
 from engine.training import checkpoint
 from engine.training.checkpoint import CheckpointError
 from engine.training.trainer import Trainer, TrainingDiverged
 
-from .messages import GradcheckDone, MetricsFailed, Probed, Progress, RunState, Saved, Stopped, ToolFailed
+from .messages import (
+    GradcheckDone,
+    Inspected,
+    KnockedOut,
+    MetricsFailed,
+    Probed,
+    Progress,
+    RunState,
+    Saved,
+    Stopped,
+    ToolFailed,
+)
 from .metrics import MetricsError, header_record
 from .numbers import plural
 from .setup import Setup
@@ -45,6 +58,7 @@ class TrainingSession:
         self.lock = threading.Lock()  # held while anything reads or changes the trainer
         self.generation = 0
         self.probe_tokens: np.ndarray | None = None  # a typed sequence, or None for the probe sample
+        self.knockout: tuple[int, int] | None = None  # the (layer, head) the probes leave out, for analysis
         self.saved_step = self.trainer.step_count  # the step the newest checkpoint holds
         self.metrics = setup.metrics_log()  # MetricsError when the file cannot be continued
         self._thread: threading.Thread | None = None
@@ -121,6 +135,7 @@ class TrainingSession:
                         return
                     report = trainer.step()
                     if report.epoch_report is not None:
+                        report = self._look_inside(report)
                         self._log(report.epoch_report)
                 losses.append(report.loss)
                 if report.epoch_report is not None:
@@ -146,14 +161,23 @@ class TrainingSession:
             stop.set()
             self.post(RunState(generation, False))
 
+    def _look_inside(self, report):
+        """At an epoch's end (under the lock): the look inside the model that the lab's
+        instruments draw, kept with the epoch for replay; with a head knocked out, the
+        validation figures without it."""
+        inside = look_inside(self.trainer.model, self.trainer.task)
+        if self.knockout is not None:
+            self.post(self._knocked_out_figures())
+        return replace(report, epoch_report=replace(report.epoch_report, inside=inside))
+
     def _post_progress(self, generation: int, report, losses: list, epochs: list, final: bool) -> None:
         with self.lock:
             if generation != self.generation:
                 probe = None
-            elif self.probe_tokens is None and report.epoch_report is not None:
+            elif self.probe_tokens is None and self.knockout is None and report.epoch_report is not None:
                 probe = report.epoch_report.probe  # the epoch's end looked at the probe sample already
             else:
-                probe = self.trainer.probe(self.probe_tokens)
+                probe = self.trainer.probe(self.probe_tokens, self.knockout)
         self.post(Progress(generation, report, losses, epochs, probe, final))
 
     def _log(self, report) -> None:
@@ -185,9 +209,38 @@ class TrainingSession:
 
     def _probe(self) -> None:
         with self.lock:
-            generation, probe = self.generation, self.trainer.probe(self.probe_tokens)
+            generation, probe = self.generation, self.trainer.probe(self.probe_tokens, self.knockout)
         self.post(Probed(generation, probe))
 
+    def inspect(self) -> None:
+        """Look inside the model as it is now (the start, a reset): Inspected says what was seen."""
+        self._spawn(self._inspect)
+
+    def _inspect(self) -> None:
+        with self.lock:
+            generation, inside = self.generation, look_inside(self.trainer.model, self.trainer.task)
+        self.post(Inspected(generation, inside))
+
+    def knock_out(self, head: tuple[int, int] | None) -> None:
+        """Leave `head` (layer, head) out of every probe from now on (None: every head back),
+        and measure the validation set without it. Training always uses every head."""
+        self.knockout = head
+        self._spawn(self._knock_out)
+
+    def _knock_out(self) -> None:
+        with self.lock:
+            generation, probe = self.generation, self.trainer.probe(self.probe_tokens, self.knockout)
+            figures = self._knocked_out_figures()
+        self.post(Probed(generation, probe))
+        self.post(figures)
+
+    def _knocked_out_figures(self) -> KnockedOut:
+        """The validation loss and accuracy without the knocked-out head, and with it (under the lock)."""
+        t, head = self.trainer, self.knockout
+        if head is None:
+            return KnockedOut(self.generation, None)
+        val = t.task.val_tokens, t.task.val_targets
+        return KnockedOut(self.generation, head, *t.evaluate(*val, knockout=head), *t.evaluate(*val))
     def gradcheck(self) -> None:
         """Pause, then check the gradients of the model as it is now (on a copy)."""
         self.pause()

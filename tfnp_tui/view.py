@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.analysis.inside import InsideReport
 from engine.training.reports import EpochReport, ProbeReport, StepReport
 
 from .history import History, capacity_for
@@ -26,6 +27,13 @@ class View:
     all_heads: bool = False  # every head of the layer side by side
     values: bool = False  # numbers instead of shades in the heatmap
     typed: bool = False  # the attention and inspector show a typed sequence, not the probe sample
+    row: bool = False  # the attention panel computes one query's row (scores, mask, weights) instead of the map
+    query: int = 0  # that query position (0-based)
+    heads_table: bool = False  # the attention slot shows the Heads table
+    embeddings: bool = False  # the loss slot shows the embedding space
+    positions: bool = False  # ... of the probe's positions (embedding + positional encoding), not the vocabulary
+    lens: bool = False  # the inspector shows the logit lens, layer by layer
+    knocked: tuple[int, int] | None = None  # the (layer, head) knocked out for analysis (0-based)
 
     @property
     def live(self) -> bool:
@@ -37,6 +45,9 @@ class View:
     def move_head(self, delta: int, n_heads: int) -> None:
         self.head = (self.head + delta) % n_heads
 
+    def move_query(self, delta: int, seq_len: int) -> None:
+        self.query = (self.query + delta) % seq_len
+
 
 @dataclass(frozen=True)
 class Frame:
@@ -47,6 +58,7 @@ class Frame:
     step: StepReport | None = None  # live: the newest step (None before the first)
     epoch: EpochReport | None = None  # replay: the epoch's report
     probe: ProbeReport | None = None  # the sequence the attention and inspector look at
+    inside: InsideReport | None = None  # the look inside at the replayed epoch's end (live: the newest)
 
 
 class Scene:
@@ -57,6 +69,7 @@ class Scene:
         self.history = History(capacity_for(model))
         self.live: Progress | None = None  # the newest report
         self.live_probe: ProbeReport | None = None  # the newest look at the probe or typed sequence
+        self.live_inside: InsideReport | None = None  # the newest look inside (at an epoch's end, or the start)
         self._on_screen: tuple = (None, None)  # the live (step, probe) the last live frame showed
 
     def take(self, progress: Progress) -> None:
@@ -64,6 +77,8 @@ class Scene:
         if progress.probe is not None:
             self.live_probe = progress.probe
         self.history.extend(progress.epochs)
+        for report in progress.epochs:
+            self.live_inside = report.inside or self.live_inside
 
     def frame(self, view_only: bool = False) -> Frame:
         """The view's frame: the replayed epoch, or live (also when that epoch is gone).
@@ -71,12 +86,20 @@ class Scene:
         screen, and the panels the key does not concern keep their picture."""
         report = self.history.get(self.view.epoch) if not self.view.live else None
         if report is not None:
-            return Frame(self.view, self.replay_note(), epoch=report, probe=report.probe)
+            return Frame(self.view, self.replay_note(), epoch=report, probe=self.replayed_probe(report),
+                         inside=report.inside)  # fmt: skip
         self.view.epoch = None
         if not view_only:
             self._on_screen = (self.live.step if self.live else None, self.live_probe)
         step, probe = self._on_screen
-        return Frame(self.view, "live", step=step, probe=probe)
+        return Frame(self.view, "live", step=step, probe=probe, inside=self.live_inside)
+
+    def replayed_probe(self, report: EpochReport) -> ProbeReport:
+        """The epoch's probe sample, without the knocked-out head when one is (and was kept)."""
+        knocked = report.inside.knocked if report.inside is not None else None
+        if self.view.knocked is None or not knocked:
+            return report.probe
+        return knocked[self.view.knocked]
 
     def replay_note(self) -> str:
         return f"epoch {self.view.epoch} of {self.history.last_epoch} (replay)"
@@ -94,7 +117,7 @@ class Scene:
 
     def clear(self) -> None:
         self.history.clear()
-        self.live, self.live_probe, self.view.epoch = None, None, None
+        self.live, self.live_probe, self.live_inside, self.view.epoch = None, None, None, None
         self._on_screen = (None, None)
 
 

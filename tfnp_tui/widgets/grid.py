@@ -1,11 +1,31 @@
-"""The grid the panels sit in: two a row, the top row as tall as the attention heatmap needs
-(a row per position) and no taller than leaves the lower rows room for their long lists."""
+"""The grid the panels sit in: two slots a row, the top row as tall as the attention heatmap
+needs (a row per position) and no taller than leaves the lower rows room for their long
+lists. A slot holds one or more panels and shows one of them at a time, as the View says."""
 
 from __future__ import annotations
 
 import math
 
-from textual.containers import Grid
+from textual.containers import Container, Grid
+
+from ..view import View
+from .panel import Panel
+
+
+class PanelSlot(Container):
+    """One cell of the grid: its first panel, or the one whose SHOWN_BY field of the View is
+    on (the Loss panel, or the Embeddings when `view.embeddings`)."""
+
+    DEFAULT_CSS = "PanelSlot { height: 1fr; }"
+
+    def choose(self, view: View) -> list[Panel]:
+        """Show the panel the view asks for, hide the others; the panel shown, in a list."""
+        panels = list(self.query_children(".panel"))
+        chosen = next((p for p in panels[1:] if getattr(view, p.SHOWN_BY)), panels[0])
+        for panel in panels:
+            if panel.display != (panel is chosen):
+                panel.display = panel is chosen
+        return [chosen]
 
 
 class PanelGrid(Grid):

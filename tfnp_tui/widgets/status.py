@@ -28,6 +28,7 @@ class StatusLine(Widget):
     rate: reactive[float] = reactive(math.nan)  # steps per second while running
     message: reactive[str] = reactive("")
     severity: reactive[str] = reactive("information")  # information | warning | error
+    knocked: reactive[tuple | None] = reactive(None)  # the (layer, head) knocked out of the analysis
 
     def __init__(self, task: str, optimizer: str, model: str, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -39,6 +40,8 @@ class StatusLine(Widget):
         text.append("● running" if self.running else "○ paused", style="bold green" if self.running else "bold yellow")
         text.append(f"  epoch {self.epoch}  step {self.step}  ")
         text.append(f"loss {'-' if math.isnan(self.loss) else loss_text(self.loss)}", style="bold")
+        if self.knocked is not None:
+            text.append(f"  ✕ L{self.knocked[0] + 1} H{self.knocked[1] + 1} out (analysis only)", style="bold magenta")
         text.append(f"  task {self.task_name}  {self.optimizer_name} lr {self.lr:.1e}")
         room = self.size.width - 2  # the padding
         for extra in (f"  {self.rate:,.0f} steps/s" if self.running and math.isfinite(self.rate) else "",
