@@ -39,13 +39,13 @@ def run_inspect_heads(setup: Setup, as_json: bool) -> int:
 
 def heads_table(report: HeadsReport) -> Table:
     """One row per head: entropy, pattern and score, and the model without the head."""
-    table = Table(box=None, padding=(0, 1), header_style="dim")
-    for name in ("head", "entropy", "pattern", "score", "val loss without", "val acc without", "acc change"):
+    table = Table(box=None, padding=(0, 1), pad_edge=False, header_style="dim")
+    for name in ("head", "entropy bits", "pattern", "score", "val loss w/o", "val acc w/o", "Δ acc"):
         table.add_column(name, justify="left" if name in ("head", "pattern") else "right", no_wrap=True)
     for h in report.heads:
         change = h.val_acc - report.base_val_acc
         table.add_row(
-            f"L{h.layer + 1} H{h.head + 1}", f"{h.entropy_bits:.2f} bits", h.pattern, f"{h.pattern_score:.2f}",
+            f"L{h.layer + 1} H{h.head + 1}", f"{h.entropy_bits:.2f}", h.pattern, f"{h.pattern_score:.2f}",
             loss_text(h.val_loss), f"{h.val_acc:.1%}", Text(f"{change:+.1%}", "bold" if change <= -0.1 else ""),
         )  # fmt: skip
     return table
@@ -59,5 +59,5 @@ def how_to_read(report: HeadsReport) -> list[str]:
         f"entropy: how spread each query's attention is, 0 bits = one key{causal}",
         "pattern: the named pattern that holds most of the head's attention (score 1 = exactly), "
         "or mixed when none does",
-        "without: the head's output zeroed before the output projection; a large drop means the model needs it",
+        "w/o: the head's output zeroed before the output projection; a large drop means the model needs it",
     ]

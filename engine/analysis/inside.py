@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..training.reports import ProbeReport
-from .health import dead_relu_share
 from .heads import HeadsReport, measure_heads
+from .health import dead_relu_share
 from .probe import look
 
 PROBE_POSITIONS = 256

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..config import ModelConfig, TrainConfig
 from ..analysis.probe import look
+from ..config import ModelConfig, TrainConfig
 from ..model import TransformerEncoder
 from ..runtime.backend import to_numpy
 from .evaluation import evaluate, right_and_counted
