@@ -36,6 +36,8 @@ from .runtime.backend import array_module
 
 
 class Bug(NamedTuple):
+    """One bug: what it gets wrong, and how it is planted."""
+
     line: str  # what is wrong, in one line
     patches: tuple[tuple[object, str, object], ...]  # (owner, attribute, replacement) while planted
     unseen_when: str = ""  # when the bug changes no gradient at all ("" if it always shows)
@@ -55,7 +57,7 @@ def softmax_backward_no_rowsum(dprobs, probs):
 
 def layernorm_backward_no_mean(dy, cache: layernorm.LayerNormCache):
     """dx = rstd * (g - xhat * mean(g * xhat)): the mean(g) term of the centring is gone."""
-    dx, grads = _layernorm_backward(dy, cache)  # gamma and beta are still right
+    _, grads = _layernorm_backward(dy, cache)  # gamma and beta are still right
     g = dy * cache.gamma  # (B, T, C)
     dx = cache.rstd * (g - cache.xhat * (g * cache.xhat).mean(axis=-1, keepdims=True))  # no - g.mean(-1)
     return dx, grads
@@ -172,15 +174,11 @@ def planted(name: str | None) -> Iterator[Bug | None]:
                 setattr(owner, attribute, original)
 
 
-def broken(report) -> list:
-    """The tensors of a GradcheckReport (engine.gradcheck) that fail."""
-    return [t for t in report.tensors if not t.passed]
-
-
 def effect(name: str, report) -> str:
-    """What a check run with the bug `name` planted shows, in one line: which tensors it
-    breaks and how badly, or, when it breaks none, that it went unseen and when that happens."""
-    failed = broken(report)
+    """What a check (an engine.gradcheck.GradcheckReport) run with the bug `name` planted
+    shows, in one line: which tensors it breaks and how badly, or, when it breaks none, that
+    it went unseen and when that happens."""
+    failed = [t for t in report.tensors if not t.passed]
     if not failed:
         when = BUGS[name].unseen_when
         because = f": it changes nothing when {when}" if when else ""

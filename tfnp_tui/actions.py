@@ -53,7 +53,16 @@ class LabActions:
         setattr(self.view, mode, on)
         if mode in SAYS:
             self.status.say(SAYS[mode][0 if on else 1])
+        if mode == "embeddings":
+            self.follow_embeddings()
         self.redraw(view_only=True)
+
+    def follow_embeddings(self) -> None:
+        """Live probes project the embedding space while it is shown (an SVD a probe), and a
+        probe comes at once with it."""
+        self.session.spaces = self.view.embeddings
+        if self.view.embeddings:
+            self.session.probe(self.session.probe_tokens)
 
     def action_query(self, delta: int) -> None:
         """Move the query position of the computed attention row (and show the row)."""
@@ -71,6 +80,7 @@ class LabActions:
         """The embedding view of the probe's positions (embedding + positional encoding), or back."""
         self.view.embeddings, self.view.positions = True, not self.view.positions
         self.status.say(SAYS["positions"][0 if self.view.positions else 1])
+        self.follow_embeddings()
         self.redraw(view_only=True)
 
     def action_knock_out(self) -> None:

@@ -35,9 +35,9 @@ from .session import TrainingSession
 from .setup import PROG, Setup
 from .view import LabInfo, Scene, View
 from .widgets.attention import AttentionPanel
+from .widgets.embeddings import EmbeddingPanel
 from .widgets.enlarge import EnlargeNote, too_small
 from .widgets.gradients import GradientPanel
-from .widgets.embeddings import EmbeddingPanel
 from .widgets.grid import PanelGrid, PanelSlot
 from .widgets.heads import HeadsPanel
 from .widgets.inspector import InspectorPanel
@@ -202,9 +202,9 @@ class TfnpLab(LabActions, App):
         if msg.generation != self.session.generation or msg.knocked is None or msg.knocked != self.view.knocked:
             return
         layer, head = msg.knocked
-        self.status.say(f"without L{layer + 1} H{head + 1}: val loss {loss_text(msg.val_loss)}, "
-                        f"val acc {msg.val_acc:.1%} · every head: {loss_text(msg.base_val_loss)}, "
-                        f"{msg.base_val_acc:.1%} · training uses every head")  # fmt: skip
+        self.status.say(f"without L{layer + 1} H{head + 1}: val acc {msg.val_acc:.1%}, loss {loss_text(msg.val_loss)}"
+                        f" · every head: {msg.base_val_acc:.1%}, {loss_text(msg.base_val_loss)}"
+                        " · training uses every head")  # fmt: skip
 
     def on_saved(self, msg: Saved) -> None:
         if msg.error:

@@ -8,10 +8,13 @@ another model, a GPU that is not there) ends in one line on stderr and exit stat
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import fields
 
 from engine import ModelConfig, TrainConfig, __version__
+from engine.bugs import BUGS
+from engine.bugs import unknown as unknown_bug
 from engine.config import ACTIVATIONS, DEVICES, DTYPES, OPTIMIZERS, SCHEDULES, TASKS, model_defaults
 from engine.runtime.backend import DeviceError, keep_freed_memory
 from engine.runtime.memory import available_bytes, training_bytes
@@ -155,7 +158,7 @@ def name_flag(err: Exception) -> str:
 def build(args: argparse.Namespace) -> Setup:
     """Flags (and --load) -> configs -> Trainer. UsageError for anything wrong."""
     model_given, train_given = given(args, MODEL_FLAGS), given(args, TRAIN_FLAGS)
-    if not args.gradcheck:
+    if not (args.gradcheck or args.inspect_heads):  # they write nothing
         check_files(args)  # before a long run, not after it
     ckpt = None
     try:
@@ -268,6 +271,16 @@ def fit_model_to_task(model_kw: dict, model_given: dict, task) -> dict:
     return model_kw
 
 
+def check_inject(args: argparse.Namespace) -> None:
+    """--inject names a bug of engine/bugs.py, and comes with --gradcheck."""
+    if args.inject is None:
+        return
+    if not args.gradcheck:
+        raise UsageError("--inject: only with --gradcheck (or --inject list)")
+    if args.inject not in BUGS:
+        raise UsageError(f"--inject: {unknown_bug(args.inject)}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `tfnp-tui` and `python -m tfnp_tui`."""
     try:
@@ -275,12 +288,22 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl+C while the model is built or checked: one line, no traceback
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader stopped reading (`| head`): nothing more to say to it
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nor at exit, when Python flushes
+        return 0
 
 
 def run(argv: list[str]) -> int:
     """Parse, build, and run the mode the flags ask for; the exit status."""
     try:
         args = build_parser().parse_args(argv)
+        if args.inject == "list":
+            from .check import list_bugs
+
+            return list_bugs()
+        check_inject(args)
+        if args.json and not args.inspect_heads:
+            raise UsageError("--json: only with --inspect-heads")
         setup = build(args)
     except SystemExit as done:  # --help and --version print and stop here
         return int(done.code or 0)
@@ -291,7 +314,7 @@ def run(argv: list[str]) -> int:
     if args.gradcheck:
         from .check import run_gradcheck
 
-        return run_gradcheck(setup)
+        return run_gradcheck(setup, args.inject)
     if args.inspect_heads:
         from .inspect_heads import run_inspect_heads
 

@@ -17,12 +17,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import replace
 
 import numpy as np
 from textual.message import Message
 
 from engine.analysis.inside import look_inside
+from engine.bugs import planted
 from engine.gradcheck import check_model
 from engine.model import TransformerEncoder
 from engine.training import checkpoint
@@ -59,6 +61,7 @@ class TrainingSession:
         self.generation = 0
         self.probe_tokens: np.ndarray | None = None  # a typed sequence, or None for the probe sample
         self.knockout: tuple[int, int] | None = None  # the (layer, head) the probes leave out, for analysis
+        self.spaces = False  # live probes project the embedding space too (while the lab shows it)
         self.saved_step = self.trainer.step_count  # the step the newest checkpoint holds
         self.metrics = setup.metrics_log()  # MetricsError when the file cannot be continued
         self._thread: threading.Thread | None = None
@@ -165,7 +168,7 @@ class TrainingSession:
         """At an epoch's end (under the lock): the look inside the model that the lab's
         instruments draw, kept with the epoch for replay; with a head knocked out, the
         validation figures without it."""
-        inside = look_inside(self.trainer.model, self.trainer.task)
+        inside = look_inside(self.trainer.model, self.trainer.task, report.epoch_report.probe)
         if self.knockout is not None:
             self.post(self._knocked_out_figures())
         return replace(report, epoch_report=replace(report.epoch_report, inside=inside))
@@ -177,7 +180,7 @@ class TrainingSession:
             elif self.probe_tokens is None and self.knockout is None and report.epoch_report is not None:
                 probe = report.epoch_report.probe  # the epoch's end looked at the probe sample already
             else:
-                probe = self.trainer.probe(self.probe_tokens, self.knockout)
+                probe = self.trainer.probe(self.probe_tokens, self.knockout, self.spaces)
         self.post(Progress(generation, report, losses, epochs, probe, final))
 
     def _log(self, report) -> None:
@@ -209,7 +212,7 @@ class TrainingSession:
 
     def _probe(self) -> None:
         with self.lock:
-            generation, probe = self.generation, self.trainer.probe(self.probe_tokens, self.knockout)
+            generation, probe = self.generation, self.trainer.probe(self.probe_tokens, self.knockout, self.spaces)
         self.post(Probed(generation, probe))
 
     def inspect(self) -> None:
@@ -229,7 +232,7 @@ class TrainingSession:
 
     def _knock_out(self) -> None:
         with self.lock:
-            generation, probe = self.generation, self.trainer.probe(self.probe_tokens, self.knockout)
+            generation, probe = self.generation, self.trainer.probe(self.probe_tokens, self.knockout, self.spaces)
             figures = self._knocked_out_figures()
         self.post(Probed(generation, probe))
         self.post(figures)
@@ -241,19 +244,26 @@ class TrainingSession:
             return KnockedOut(self.generation, None)
         val = t.task.val_tokens, t.task.val_targets
         return KnockedOut(self.generation, head, *t.evaluate(*val, knockout=head), *t.evaluate(*val))
-    def gradcheck(self) -> None:
-        """Pause, then check the gradients of the model as it is now (on a copy)."""
-        self.pause()
-        self._spawn(self._gradcheck)
 
-    def _gradcheck(self) -> None:
+    def gradcheck(self, bug: str | None = None) -> None:
+        """Pause, then check the gradients of the model as it is now (on a copy); with `bug`, a
+        name in engine.bugs.BUGS, that bug is planted for the check."""
+        self.pause()
+        self._spawn(self._gradcheck, bug)
+
+    def _gradcheck(self, bug: str | None) -> None:
+        """A planted bug breaks the engine for the whole process, so an injected check holds
+        the trainer's lock throughout: training started meanwhile waits for it, and no step
+        runs on a broken backward pass. `planted` keeps checks from overlapping."""
         with self.lock:  # a copy of the parameters as they are now: the check never touches the trainer
             t = self.trainer
             params, step = t.model.params_numpy(), t.step_count
         model = TransformerEncoder(t.model_cfg, params=params)
         tokens, targets = t.task.train_tokens[:2], t.task.train_targets[:2]
         max_entries = max(4, min(32, 3000 // len(model.params)))
-        self.post(GradcheckDone(check_model(model, tokens, targets, max_entries=max_entries), step))
+        with self.lock if bug else nullcontext(), planted(bug):
+            report = check_model(model, tokens, targets, max_entries=max_entries)
+        self.post(GradcheckDone(report, step))
 
     def save(self, path: str) -> None:
         """Write a checkpoint in the background; Saved says how it went."""

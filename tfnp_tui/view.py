@@ -102,7 +102,11 @@ class Scene:
         return knocked[self.view.knocked]
 
     def replay_note(self) -> str:
-        return f"epoch {self.view.epoch} of {self.history.last_epoch} (replay)"
+        note = f"epoch {self.view.epoch} of {self.history.last_epoch} (replay)"
+        report = self.history.get(self.view.epoch)
+        if self.view.knocked is not None and report is not None and not (report.inside and report.inside.knocked):
+            note += ", every head: the knock-out is not kept for a model this large"
+        return note
 
     def replay(self, delta: int) -> str:
         """Step the view through the recorded epochs; what to say about where it is now."""
@@ -134,12 +138,13 @@ class LabInfo:
     example: str  # the start of the probe sample, as one would type it
     parse: Callable[[str], np.ndarray]  # what the user typed -> (1, T) tokens; ValueError names a bad one
     causal: bool  # the model reads prefixes (a shorter typed sequence is nothing new to it)
+    d_ff: int  # F: the units of each feed-forward layer (what a dead ReLU count is out of)
 
     @classmethod
     def of(cls, trainer) -> LabInfo:
         cfg, task = trainer.model_cfg, trainer.task
         return cls(task.label, cfg.n_layers, cfg.n_heads, cfg.seq_len, list(trainer.model.params),
-                   float(np.finfo(cfg.dtype).eps), typing_example(task), task.parse, cfg.causal)  # fmt: skip
+                   float(np.finfo(cfg.dtype).eps), typing_example(task), task.parse, cfg.causal, cfg.d_ff)  # fmt: skip
 
 
 def typing_example(task) -> str:

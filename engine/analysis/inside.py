@@ -9,7 +9,7 @@ the whole validation set.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..training.reports import ProbeReport
 from .heads import HeadsReport, measure_heads
@@ -41,11 +41,16 @@ def knocked_bytes(cfg) -> int:
     return L * H * 8 * (2 * L * H * T * T + (L + 1) * T * V + 2 * V)
 
 
-def look_inside(model, task) -> InsideReport:
+def look_inside(model, task, probe: ProbeReport | None = None) -> InsideReport:
+    """The look inside `model` on `task`'s probe batch; the probe sample without each head
+    shares the embedding space of `probe` (the sample's whole-model report), if given: a
+    knock-out changes no embedding."""
     tokens, targets = probe_batch(task)
     knocked = None
     if knocked_bytes(model.cfg) <= KEEP_KNOCKED_BYTES:
         sample, answers = task.probe()
         heads = [(layer, head) for layer in range(model.cfg.n_layers) for head in range(model.cfg.n_heads)]
-        knocked = {lh: look(model, sample, answers, knockout=lh) for lh in heads}
+        knocked = {lh: look(model, sample, answers, knockout=lh, spaces=False) for lh in heads}
+        if probe is not None:
+            knocked = {lh: replace(p, embedding=probe.embedding, inputs=probe.inputs) for lh, p in knocked.items()}
     return InsideReport(measure_heads(model, tokens, targets), dead_relu_share(model, tokens), knocked)

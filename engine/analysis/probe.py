@@ -11,15 +11,18 @@ from ..training.reports import ProbeReport
 from .embedding_space import pca_2d
 
 
-def look(model, tokens, targets, knockout: tuple[int, int] | None = None) -> ProbeReport:
+def look(model, tokens, targets, knockout: tuple[int, int] | None = None, spaces: bool = True) -> ProbeReport:
     """tokens, targets (1, T) -> the model's ProbeReport of that sequence (knockout: a
-    (layer, head) left out, 0-based)."""
+    (layer, head) left out, 0-based). spaces: also project the embedding space (an SVD of
+    the (V, C) embedding: the one part whose cost grows with the vocabulary)."""
     seen = model.analyze(tokens, knockout=knockout)
     tokens = np.asarray(tokens)[0]  # (T,)
-    embed = to_numpy(model.params["embed"])  # (V, C)
-    inputs = embed[tokens] + to_numpy(model.pe[: len(tokens)])  # (T, C): the first block's input
+    embedding = inputs = None
+    if spaces:
+        embed = to_numpy(model.params["embed"])  # (V, C)
+        embedding = pca_2d(embed)
+        inputs = pca_2d(embed[tokens] + to_numpy(model.pe[: len(tokens)]))  # (T, C): the first block's input
     return ProbeReport(
         tokens=tokens, targets=np.asarray(targets)[0], probs=seen.probs[0], attention=seen.attention[:, 0],
-        scores=seen.scores[:, 0], lens=seen.lens[:, 0], embedding=pca_2d(embed), inputs=pca_2d(inputs),
-        knockout=knockout,
+        scores=seen.scores[:, 0], lens=seen.lens[:, 0], embedding=embedding, inputs=inputs, knockout=knockout,
     )  # fmt: skip

@@ -27,8 +27,8 @@ class ProbeReport:
     attention: np.ndarray  # (L, H, T, T) attention weights of every layer and head
     scores: np.ndarray  # (L, H, T, T) q·k/sqrt(D) + mask, the softmax's input
     lens: np.ndarray  # (L, T, V) the logit lens: the prediction read out after each layer
-    embedding: Projection  # every token's embedding (V points)
-    inputs: Projection  # embed[token] + PE[position] of this sequence's positions (T points)
+    embedding: Projection | None  # every token's embedding (V points); None: not projected
+    inputs: Projection | None  # embed[token] + PE[position] of this sequence's positions (T points)
     knockout: tuple[int, int] | None = None  # the (layer, head) left out, 0-based
 
     @property

@@ -210,14 +210,16 @@ class Trainer:
         (layer, head) left out, for analysis)."""
         return evaluate(self.model, tokens, targets, knockout)
 
-    def probe(self, tokens: np.ndarray | None = None, knockout: tuple[int, int] | None = None) -> ProbeReport:
+    def probe(self, tokens: np.ndarray | None = None, knockout: tuple[int, int] | None = None,
+              spaces: bool = True) -> ProbeReport:  # fmt: skip
         """What the model makes of one sequence (1, T): the task's probe sample by default,
-        or any tokens (the lab's typed sequences); knockout: a (layer, head) left out."""
+        or any tokens (the lab's typed sequences); knockout: a (layer, head) left out;
+        spaces: with the embedding space (engine/analysis/probe.py)."""
         if tokens is None:
             tokens, targets = self.task.probe()
         else:
             targets = self.task.targets_for(tokens)
-        return look(self.model, tokens, targets, knockout)
+        return look(self.model, tokens, targets, knockout, spaces)
 
     # ------------------------------------------------------------------------ checkpoints
     def position(self) -> dict:

@@ -63,7 +63,7 @@ def test_the_way_out_waits_for_a_save_under_way(tmp_path):
 def test_a_tool_that_fails_says_so(monkeypatch):
     s, posted = session()
 
-    def broken(tokens=None):
+    def broken(*args):
         raise MemoryError("no room for the probe")
 
     monkeypatch.setattr(s.trainer, "probe", broken)

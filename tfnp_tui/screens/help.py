@@ -24,6 +24,15 @@ KEYS = [
         ("h / H", "next / previous head"),
         ("a", "all heads of the layer"),
         ("v", "numbers instead of shades"),
+        ("c", "one row computed: a query's scores q·k/√D, the mask and the softmax weights, as numbers"),
+        (", / .", "previous / next query position of that row"),
+    ]),
+    ("inside the model", [
+        ("o", "heads table: each head's entropy and its history, its pattern, and the model without it"),
+        ("k", "knock the shown head out of the analysis, or put it back (training always uses every head)"),
+        ("l", "logit lens in the inspector: the prediction read out after each layer"),
+        ("e", "embedding space in place of the loss curves: every token's embedding by PCA"),
+        ("E", "embedding space of the probe's positions (embedding + positional encoding)"),
     ]),
     ("panels", [
         ("tab / shift+tab", "focus the next / previous panel that scrolls (its border lights up)"),
@@ -35,6 +44,7 @@ KEYS = [
     ]),
     ("tools", [
         ("g", "gradient check of the current model against finite differences (pauses training)"),
+        ("b / B", "in the gradient check: plant the next / previous classic backprop bug and check again"),
         ("w", "save a checkpoint (to --save; else tfnp-checkpoint.npz, or the first free name beside it)"),
         ("ctrl+s", "save an SVG screenshot"),
         ("?", "this help"),

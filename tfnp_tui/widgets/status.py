@@ -40,14 +40,16 @@ class StatusLine(Widget):
         text.append("● running" if self.running else "○ paused", style="bold green" if self.running else "bold yellow")
         text.append(f"  epoch {self.epoch}  step {self.step}  ")
         text.append(f"loss {'-' if math.isnan(self.loss) else loss_text(self.loss)}", style="bold")
-        if self.knocked is not None:
-            text.append(f"  ✕ L{self.knocked[0] + 1} H{self.knocked[1] + 1} out (analysis only)", style="bold magenta")
-        text.append(f"  task {self.task_name}  {self.optimizer_name} lr {self.lr:.1e}")
         room = self.size.width - 2  # the padding
-        for extra in (f"  {self.rate:,.0f} steps/s" if self.running and math.isfinite(self.rate) else "",
-                      f"  {self.model_summary}"):  # fmt: skip
+        if self.knocked is not None:
+            layer, head = self.knocked
+            text.append(f"  ✕ L{layer + 1} H{head + 1} out" + (" (analysis only)" if room >= 100 else ""),
+                        style="bold magenta")  # fmt: skip
+        rate = f"  {self.rate:,.0f} steps/s" if self.running and math.isfinite(self.rate) else ""
+        for extra, style in ((f"  task {self.task_name}  {self.optimizer_name} lr {self.lr:.1e}", ""),
+                             (rate, "dim"), (f"  {self.model_summary}", "dim")):  # fmt: skip
             if extra and text.cell_len + len(extra) <= room:
-                text.append(extra, style="dim")
+                text.append(extra, style=style)
         text.append("\n")
         style = {"error": "bold red", "warning": "yellow"}.get(self.severity, "dim")
         text.append(self.message or "space run/pause · n epoch · s step · ←/→ replay · ? all keys", style=style)

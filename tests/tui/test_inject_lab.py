@@ -1,0 +1,64 @@
+"""The lab's gradient-check box with a bug planted: b / B choose one and check again, the box
+names the bug and shows the check fail; and the session keeps training off the broken engine."""
+
+import time
+
+from engine.bugs import BUGS, softmax_backward_no_rowsum
+from engine.components import attention
+from tfnp_tui import session as session_module
+from tfnp_tui.cli import build, build_parser
+from tfnp_tui.messages import GradcheckDone
+from tfnp_tui.screens.gradcheck import GradcheckScreen
+from tfnp_tui.session import TrainingSession
+
+from .lab import make_lab, press, screen_text, settle
+
+SMALL = ["--d-model", "4", "--d-ff", "4", "--heads", "2", "--vocab", "6", "--samples", "8", "--val-samples", "4"]
+SIZE = (120, 40)
+
+
+async def shown(pilot, *parts: str, timeout: float = 20) -> str:
+    """The screen once it shows every one of parts (a check may start another when it lands)."""
+    deadline = time.monotonic() + timeout
+    while not all(part in (text := screen_text(pilot.app)) for part in parts):
+        assert time.monotonic() < deadline, text
+        await settle(pilot)
+    return text
+
+
+async def test_b_and_B_plant_a_bug_and_the_box_shows_the_check_fail():
+    app = make_lab(*SMALL)
+    async with app.run_test(size=SIZE) as pilot:
+        await press(pilot, "g")
+        assert isinstance(app.screen, GradcheckScreen)
+        text = screen_text(app)
+        assert "no bug planted" in text and "all 20 tensors pass" in text and "b / B" in text
+        await pilot.press("b", "b")  # the second while the first bug's check runs: checked when it lands
+        text = await shown(pilot, "planted bug: layernorm-no-mean", "the planted bug breaks")
+        assert "FAIL" in text and "softmax" not in text
+        await press(pilot, "B")
+        text = screen_text(app)
+        assert f"planted bug: softmax-no-rowsum (1 of {len(BUGS)})" in text
+        assert "6 of 20 tensors FAIL" in text and "✗ FAIL" in text
+        assert "the planted bug breaks 6 of 20 tensors: embed, layers.0.attn.wq" in text
+        assert "gradient check: 6 FAIL" in text  # the status line under the box
+        assert attention.softmax_backward is not softmax_backward_no_rowsum  # taken out again
+
+
+def test_an_injected_check_holds_the_trainer_lock_throughout(monkeypatch):
+    posted: list = []
+    session = TrainingSession(build(build_parser().parse_args(SMALL)), posted.append)
+    seen = []
+
+    def check_model(*args, **kwargs):
+        seen.append((session.lock.locked(), attention.softmax_backward is softmax_backward_no_rowsum))
+        return real(*args, **kwargs)
+
+    real = session_module.check_model
+    monkeypatch.setattr(session_module, "check_model", check_model)
+    session.gradcheck("softmax-no-rowsum")
+    session.join()
+    session.gradcheck()
+    session.join()
+    assert seen == [(True, True), (False, False)]
+    assert [m.report.passed for m in posted if isinstance(m, GradcheckDone)] == [False, True]
