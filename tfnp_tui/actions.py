@@ -17,7 +17,6 @@ from .screens.gradcheck import GradcheckScreen
 from .screens.help import HelpScreen
 from .widgets.gradients import GradientPanel
 
-
 # what the status line says when a view turns on, and off
 SAYS = {
     "row": ("one attention row computed: ,/. choose the query; c back to the map", "the attention map"),

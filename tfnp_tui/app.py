@@ -215,10 +215,11 @@ class TfnpLab(LabActions, App):
     def on_gradcheck_done(self, msg: GradcheckDone) -> None:
         r = msg.report
         verdict = "all pass" if r.passed else f"{r.failed} FAIL"
-        self.status.say(f"gradient check: {verdict}, worst error {r.max_rel_error:.1e} ({r.seconds:.1f}s)",
+        planted = f" with {msg.bug} planted" if msg.bug else ""
+        self.status.say(f"gradient check{planted}: {verdict}, worst error {r.max_rel_error:.1e} ({r.seconds:.1f}s)",
                         "information" if r.passed else "error")  # fmt: skip
         if isinstance(self.screen, GradcheckScreen):
-            self.screen.show(r, msg.step)
+            self.screen.show(r, msg.step, msg.bug)
 
     # --------------------------------------------------------------------------- the view
     def redraw(self, view_only: bool = False) -> None:

@@ -263,7 +263,7 @@ class TrainingSession:
         max_entries = max(4, min(32, 3000 // len(model.params)))
         with self.lock if bug else nullcontext(), planted(bug):
             report = check_model(model, tokens, targets, max_entries=max_entries)
-        self.post(GradcheckDone(report, step))
+        self.post(GradcheckDone(report, step, bug))
 
     def save(self, path: str) -> None:
         """Write a checkpoint in the background; Saved says how it went."""

@@ -41,7 +41,7 @@ class StepsPanel(Panel, Static):
 
 
 class LabWithSteps(TfnpLab):
-    PANELS = (*TfnpLab.PANELS, StepsPanel)  # the one line that adds a panel
+    PANELS = (*TfnpLab.PANELS, (StepsPanel,))  # the one line that adds a panel (a slot of its own)
 
 
 async def test_a_panel_added_through_the_interface_alone_is_fed_shown_replayed_and_cleared():
@@ -109,9 +109,12 @@ KEYS = {"space": " ", "n": "n", "s": "s", "left": None, "right": None, "g": "g",
         "r": "r", "y": "y", "t": "t", "1": "1", "2": "2", "enter": "\r", "p": "p", "left_square_bracket": "[",
         "right_square_bracket": "]", "h": "h", "H": "H", "a": "a", "v": "v", "tab": "\t", "shift+tab": None,
         "up": None, "down": None, "pageup": None, "pagedown": None, "home": None, "end": None,
-        "question_mark": "?"}  # fmt: skip
-# whole gestures among the single keys: a reset with its confirmation, a typed sequence
-GESTURES = [["r", "y"], ["t", "1", "space", "2", "enter"], ["g", "escape"]] + [[key] for key in KEYS]
+        "question_mark": "?", "c": "c", "comma": ",", "full_stop": ".", "o": "o", "k": "k", "e": "e", "E": "E",
+        "l": "l", "b": "b", "B": "B"}  # fmt: skip
+# whole gestures among the single keys: a reset with its confirmation, a typed sequence, a planted bug
+GESTURES = [["r", "y"], ["t", "1", "space", "2", "enter"], ["g", "escape"], ["g", "b", "escape"]] + [
+    [key] for key in KEYS
+]
 SIZES = [(80, 24), (120, 40), (70, 20), (100, 30)]
 
 

@@ -39,7 +39,10 @@ async def test_the_heads_table_measures_the_probe_batch_as_the_engine_does():
         await press(pilot, "n", "o")
         report = app.history.get(1).inside.heads
         model = app.trainer.model
-        tokens, targets = app.trainer.task.val_tokens[: report.sequences], app.trainer.task.val_targets[: report.sequences]
+        tokens, targets = (
+            app.trainer.task.val_tokens[: report.sequences],
+            app.trainer.task.val_targets[: report.sequences],
+        )
         for h in report.heads:
             knocked = without_head(model, h.layer, h.head).forward(tokens)[0].astype(np.float64)
             assert (h.val_loss, h.val_acc) == pytest.approx(loss_and_acc(knocked, targets), rel=1e-4)

@@ -233,7 +233,11 @@ async def test_question_mark_lists_every_key():
         await press(pilot, "question_mark")
         assert isinstance(app.screen, HelpScreen)
         text = screen_text(app)
-        for key in ("space", "run / pause", "← / →", "gradient check", "ctrl+s", "zero by design"):
+        for key in ("space", "run / pause", "← / →", "heads table", "knock the shown head out"):
+            assert key in text, key
+        await press(pilot, "end")  # the rest is a scroll away
+        text = screen_text(app)
+        for key in ("gradient check", "ctrl+s", "zero by design"):
             assert key in text, key
         await press(pilot, "escape")
         assert not isinstance(app.screen, HelpScreen)
@@ -331,7 +335,7 @@ async def test_panels_fit_themselves_to_a_new_size():
         await pilot.resize_terminal(120, 40)
         await settle(pilot)
         text = screen_text(app)
-        assert "upd/w" in text and "top-3" in text
+        assert "upd/w" in text and "top 2-3" in text  # the runners-up, as the width allows
 
 
 async def test_the_footer_shows_help_and_quit_at_80x24():
@@ -564,3 +568,14 @@ async def test_the_panels_show_the_last_step_when_training_stops(monkeypatch):
         panel = app.query_one(GradientPanel)
         assert app.query_one(StatusLine).step == app.trainer.step_count
         assert panel.norms == app.scene.live.step.grad_norms  # drawn from the newest report
+
+
+def test_the_help_screen_names_every_key_of_the_lab():
+    from tfnp_tui.keys import BINDINGS
+    from tfnp_tui.screens.help import KEYS
+
+    listed = set(" ".join(key for _, rows in KEYS for key, _ in rows).replace("/", " ").split())
+    names = {"space": "space", "left": "←", "right": "→", "left_square_bracket": "[", "right_square_bracket": "]",
+             "question_mark": "?", "comma": ",", "full_stop": ".", "pagedown": "pgdn", "pageup": "pgup"}  # fmt: skip
+    for binding in BINDINGS:
+        assert names.get(binding.key, binding.key) in listed, binding.key

@@ -50,3 +50,32 @@ def test_help_80x24(snap_compare):
 
 def test_too_small_terminal(snap_compare):
     assert snap_compare(make_lab(*F64), terminal_size=(70, 20))
+
+
+def test_embeddings_number_line_on_sort_120x40(snap_compare):
+    """Sort with weight decay, three short epochs: the tokens in order along PC1 (e)."""
+    sort = ["--task", "sort", "--optimizer", "adamw", "--weight-decay", "1", "--lr", "1e-2", "--samples", "3000"]
+    assert snap_compare(make_lab(*sort, *F64), terminal_size=(120, 40), run_before=after(*"nnne"))
+
+
+def test_logit_lens_of_a_pre_ln_model_120x40(snap_compare):
+    """Three pre-LN layers, three short epochs of reverse: the prediction read out after each layer (l)."""
+    lens = [*REVERSE, "--layers", "3", "--norm-first", "--samples", "640", "--lr", "1e-2"]
+    assert snap_compare(make_lab(*lens, *F64), terminal_size=(120, 40), run_before=after(*"nnnl"))
+
+
+def test_attention_row_computed_80x24(snap_compare):
+    """One query's attention row as numbers (c), the query moved to position 2 (. .)."""
+    quick = [*REVERSE, "--samples", "640", "--lr", "1e-2"]
+    keys = [*"nnn", "c", "full_stop", "full_stop"]
+    assert snap_compare(make_lab(*quick, *F64), terminal_size=(80, 24), run_before=after(*keys))
+
+
+def test_heads_table_with_a_head_knocked_out_120x40(snap_compare):
+    """Six epochs of reverse: the heads of layer 2 on the anti-diagonal; L2 H1 knocked out (o, k)."""
+    keys = [*"nnnnnn", "o", "k"]
+    assert snap_compare(make_lab(*REVERSE, *F64), terminal_size=(120, 40), run_before=after(*keys))
+
+
+def test_heads_table_80x24(snap_compare):
+    assert snap_compare(make_lab(*REVERSE, *F64), terminal_size=(80, 24), run_before=after(*"nnnnnn", "o"))

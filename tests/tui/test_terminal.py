@@ -173,7 +173,7 @@ def test_soak_random_keys_in_a_real_terminal(terminal):
     """A short seeded soak: random keys while training runs, then the lab still answers."""
     rng = random.Random(1)
     keys = ["Space", "n", "s", "Left", "Right", "[", "]", "h", "H", "a", "v", "Tab", "BTab", "Up", "Down",
-            "PageUp", "PageDown", "Home", "End", "p"]  # fmt: skip
+            "PageUp", "PageDown", "Home", "End", "p", "c", ",", ".", "o", "k", "e", "E", "l"]  # fmt: skip
     t = terminal(*REVERSE, "--epochs", "1000")
     t.wait_for("Gradient norms")
     t.send("Space")

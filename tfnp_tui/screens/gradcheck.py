@@ -75,7 +75,11 @@ class GradcheckScreen(ScrollingModal):
         self.checking, self.waiting = self.bug, True
         self.app.session.gradcheck(self.bug)
 
-    def show(self, report: GradcheckReport, step: int) -> None:
+    def show(self, report: GradcheckReport, step: int, bug: str | None = None) -> None:
+        """The report of a check with `bug` planted (one this box did not ask for is left out:
+        a box closed during its check and opened again gets its own)."""
+        if bug != self.checking:
+            return
         self.waiting = False
         if self.checking != self.bug:  # another bug was chosen while this check ran
             self.check()

@@ -25,7 +25,7 @@ from engine.analysis.heads import HeadsReport
 from ..messages import Progress
 from ..numbers import plural
 from ..view import Frame
-from .glyphs import sparkline
+from .glyphs import probability, sparkline
 from .panel import Panel, PanelScroll, TextBlock
 
 SHORT = {"previous": "prev", "anti-diagonal": "anti-diag", "uniform": "uniform"}
@@ -89,15 +89,15 @@ class HeadsPanel(Panel, PanelScroll):
         width = self.scrollable_content_region.width - 1  # the scrollbar's column
         narrow = width < 41  # 80x24: shorter names and numbers
         wide = width >= 56  # room for the loss column
-        fixed = 33 if narrow else 41
+        fixed = 33 if narrow else 41  # the columns below, history aside
         spark = max(0, min(24, width - fixed - 1 - (9 if wide else 0)))
         spark = spark if spark >= 4 else 0
-        name_w, ent_w = (5, 5) if narrow else (6, 7)
-        text = Text(f"  {'head':<{name_w}}{'bits' if narrow else 'entropy':>{ent_w}} "
-                    f"{'history'[:spark]:<{spark}}{' ' if spark else ''}{'pattern':<10}{'score':>5} "
-                    f"{'acc w/o':>{7 if narrow else 8}}" + (f" {'loss w/o':>8}" if wide else "") + "\n",
+        name_w, ent_w, score_w, acc_w = (5, 4, 4, 6) if narrow else (6, 7, 5, 7)
+        history = f"{'history'[:spark]:<{spark}} " if spark else ""
+        text = Text(f"  {'head':<{name_w}}{'bits' if narrow else 'entropy':>{ent_w}} {history}{'pattern':<10}"
+                    f"{'score':>{score_w}}{'acc w/o':>{acc_w + 2}}" + (f" {'loss w/o':>8}" if wide else "") + "\n",
                     style="dim")  # fmt: skip
-        history = self.history(frame)
+        entropies = self.history(frame)
         for i, h in enumerate(report.heads):
             shown = (h.layer, h.head) == (frame.view.layer, frame.view.head)
             out = frame.view.knocked == (h.layer, h.head)
@@ -106,13 +106,14 @@ class HeadsPanel(Panel, PanelScroll):
             text.append(f"{name:<{name_w}}", style="bold" if shown else "")
             text.append(f"{h.entropy_bits:>{ent_w}.2f} ")
             if spark:
-                line = sparkline([epoch[i] for epoch in history if i < len(epoch)], spark, min_span=0.5)
+                line = sparkline([epoch[i] for epoch in entropies if i < len(epoch)], spark, min_span=0.5)
                 text.append(line.ljust(spark) + " ", style="cyan")
             pattern = SHORT.get(h.pattern, h.pattern)
             text.append(f"{pattern:<10}", style="dim" if h.pattern == "mixed" else "bold")
-            text.append(f"{h.pattern_score:>5.2f} " if math.isfinite(h.pattern_score) else f"{'-':>5} ")
+            score = probability(h.pattern_score) if math.isfinite(h.pattern_score) else "-"
+            text.append(f"{score:>{score_w}}")
             change = h.val_acc - report.base_val_acc
-            text.append(f"{100 * change:>+{6 if narrow else 7}.1f}%", style="bold red" if change <= -0.1 else "")
+            text.append(f"{100 * change:>+{acc_w + 1}.1f}%", style="bold red" if change <= -0.1 else "")
             if wide:
                 text.append(f" {h.val_loss - report.base_val_loss:>+8.3f}")
             text.append("\n")
