@@ -31,7 +31,7 @@ import numpy as np
 
 from ..runtime.backend import to_numpy
 from ..runtime.memory import eval_batch_size
-from ..training.evaluation import evaluate
+from ..training.evaluation import Tally, evaluate
 
 PATTERNS = ("self", "previous", "first", "anti-diagonal", "uniform")
 MIXED = "mixed"  # no pattern explains the head: the best is weak, or not clearly ahead
@@ -148,18 +148,21 @@ class HeadsReport:
 
 def measure_heads(model, tokens: np.ndarray, targets: np.ndarray) -> HeadsReport:
     """Every head's entropy, patterns and knock-out effect on tokens, targets (N, T): one
-    forward pass for the attention, and one per head with that head knocked out."""
+    forward pass for the attention and the whole model's figures, and one per head with
+    that head knocked out."""
     cfg = model.cfg
     L, H = cfg.n_layers, cfg.n_heads
     sums = [[HeadSums() for _ in range(H)] for _ in range(L)]
+    whole = Tally(model.xp)
     n = eval_batch_size(tokens.shape[1])
     for i in range(0, len(tokens), n):
-        cache = model.forward(tokens[i : i + n])[1]  # the attention weights are in the cache
+        logits, cache = model.forward(tokens[i : i + n])  # the attention weights are in the cache
+        whole.add(logits, targets[i : i + n])
         for layer, block in enumerate(cache.blocks):
             weights = to_numpy(block.attn.probs)  # (N, H, T, T)
             for head in range(H):
                 sums[layer][head].add(weights[:, head], cfg.causal)
-    base_loss, base_acc = evaluate(model, tokens, targets)
+    base_loss, base_acc = whole.result()
     heads = []
     for layer in range(L):
         for head in range(H):

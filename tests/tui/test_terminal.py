@@ -133,6 +133,45 @@ def test_every_key_in_a_real_terminal(terminal, tmp_path):
     assert t.wait_exit(5) < 5
 
 
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_the_instruments_inside_the_model_in_a_real_terminal(terminal, size):
+    """The keys of the heads table, the knock-out, the computed row, the logit lens, the
+    embedding space and a planted bug, in a real terminal at both sizes."""
+    t = terminal(*REVERSE, size=size)
+    t.wait_for("Gradient norms")
+    t.send("n")
+    t.wait_for("epoch 1  step 63")
+    t.send("o")
+    t.wait_for("Heads")
+    t.wait_for("pattern")
+    t.send("k")
+    t.wait_for("✕ L2 H1 out")
+    t.wait_for("without L2 H1: val acc")
+    t.send("Left")
+    t.wait_for("(replay)")
+    t.send("k", "o", "c")
+    t.wait_for("✕ L2 H1 out", gone=True)
+    t.wait_for("query 0")
+    t.send(".")
+    t.wait_for("query 1")
+    t.send("l")
+    t.wait_for("logit lens")
+    t.send("e")
+    t.wait_for("Embeddings")
+    t.wait_for("PC1")
+    t.send("E")
+    t.wait_for("positions · PCA" if size[0] >= 120 else "PC1")
+    t.send("e", "g")
+    t.wait_for("tensors pass")
+    t.send("b")
+    t.wait_for("FAIL")
+    t.send("Escape")
+    t.wait_for("planted bug", gone=True)
+    assert t.alive() and "Traceback" not in t.screen()
+    t.send("q")
+    assert t.wait_exit(5) < 5
+
+
 def test_q_exits_while_training_runs(terminal):
     t = terminal("--epochs", "100000")
     t.wait_for("Gradient norms")
