@@ -16,8 +16,9 @@ A patch changes the engine for the whole process, not just the thread that plant
 `planted` holds a module lock while a bug is planted, so two checks never overlap (pass
 None to take the lock and plant nothing: a clean check that cannot run under someone
 else's bug). Code that trains while a check runs must keep its own steps out of the way
-too: the lab's session holds its trainer lock for the whole of an injected check
-(tfnp_tui/session.py), so no training step runs on a broken backward pass.
+too: each of the lab's training steps runs inside `kept_clean` (tfnp_tui/session.py), so no
+step runs on a broken backward pass. Only backward passes are patched: forward passes
+(probes, evaluation) run as they are.
 
 docs/backprop.md ("Bugs to catch") says which tensors each bug breaks, and why.
 """
@@ -40,7 +41,7 @@ class Bug(NamedTuple):
 
     line: str  # what is wrong, in one line
     patches: tuple[tuple[object, str, object], ...]  # (owner, attribute, replacement) while planted
-    unseen_when: str = ""  # when the bug changes no gradient at all ("" if it always shows)
+    shows_only_when: str = ""  # what a model and its data need for the bug to change a gradient at all
 
 
 # the real functions, captured before any patch: the wrappers below call them
@@ -125,12 +126,12 @@ BUGS: dict[str, Bug] = {
     "attention-no-scale": Bug(
         "attention's dq = dscores @ k leaves out the 1/sqrt(D) the scores were scaled by",
         ((attention, "backward", attention_backward_no_scale),),
-        "the heads are one wide (D = 1: 1/sqrt(D) is 1)",
+        "the heads are wider than one (D > 1; 1/sqrt(1) is 1) and a query sees more than one key",
     ),
     "embedding-overwrite": Bug(
         "the embedding's backward writes dembed[tokens] = dx instead of adding (np.add.at)",
         ((embedding, "backward", embedding_backward_overwrite),),
-        "no token is used twice in the checked sequences",
+        "a token is used twice in the checked sequences",
     ),
     "residual-dropped": Bug(
         "each block's backward leaves out the gradient of the feed-forward sublayer's skip path",
@@ -142,11 +143,24 @@ BUGS: dict[str, Bug] = {
     "loss-not-averaged": Bug(
         "the cross-entropy gradient is p - onehot(y), not divided by the n positions the loss averages",
         ((loss, "backward", loss_backward_not_averaged),),
-        "a single position counts (n = 1)",
+        "more than one position counts (n > 1)",
     ),
 }
 
 _lock = threading.RLock()  # held while a bug is planted: the patches are process-wide
+
+
+@contextmanager
+def kept_clean(seconds: float) -> Iterator[bool]:
+    """Wait up to `seconds` for the engine to be clean. Inside the block: True when it is (and
+    no bug can be planted until the block ends), False when a bug stayed planted all that
+    time. For a loop that must stay stoppable while it waits (the lab's training thread)."""
+    clean = _lock.acquire(timeout=seconds)
+    try:
+        yield clean
+    finally:
+        if clean:
+            _lock.release()
 
 
 def unknown(name: str) -> str:
@@ -177,12 +191,12 @@ def planted(name: str | None) -> Iterator[Bug | None]:
 def effect(name: str, report) -> str:
     """What a check (an engine.gradcheck.GradcheckReport) run with the bug `name` planted
     shows, in one line: which tensors it breaks and how badly, or, when it breaks none, that
-    it went unseen and when that happens."""
+    it went unseen here and what it needs to show."""
     failed = [t for t in report.tensors if not t.passed]
     if not failed:
-        when = BUGS[name].unseen_when
-        because = f": it changes nothing when {when}" if when else ""
-        return f"the planted bug breaks none of the {len(report.tensors)} tensors on this model{because}"
+        when = BUGS[name].shows_only_when
+        needs = f" (it shows only when {when})" if when else ""
+        return f"the planted bug breaks none of the {len(report.tensors)} tensors on this model and data{needs}"
     names = [t.name for t in failed]
     shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
     worst = max(failed, key=lambda t: t.max_rel_error)

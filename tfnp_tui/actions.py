@@ -17,6 +17,7 @@ from .screens.gradcheck import GradcheckScreen
 from .screens.help import HelpScreen
 from .widgets.gradients import GradientPanel
 
+MAP_MODES = ("row", "all_heads", "values")  # views of the attention panel (the Heads table makes way for them)
 # what the status line says when a view turns on, and off
 SAYS = {
     "row": ("one attention row computed: ,/. choose the query; c back to the map", "the attention map"),
@@ -50,6 +51,8 @@ class LabActions:
     def action_toggle(self, mode: str) -> None:
         on = not getattr(self.view, mode)
         setattr(self.view, mode, on)
+        if mode in MAP_MODES:  # a key about the attention map shows the map
+            self.view.heads_table = False
         if mode in SAYS:
             self.status.say(SAYS[mode][0 if on else 1])
         if mode == "embeddings":
@@ -66,7 +69,8 @@ class LabActions:
     def action_query(self, delta: int) -> None:
         """Move the query position of the computed attention row (and show the row)."""
         self.view.move_query(delta, len(self.scene_tokens()) or self.lab.seq_len)
-        if not self.view.row:
+        if not self.view.row or self.view.heads_table:
+            self.view.row = False
             self.action_toggle("row")
         else:
             self.redraw(view_only=True)
@@ -77,7 +81,8 @@ class LabActions:
 
     def action_embedding_positions(self) -> None:
         """The embedding view of the probe's positions (embedding + positional encoding), or back."""
-        self.view.embeddings, self.view.positions = True, not self.view.positions
+        self.view.positions = not self.view.positions if self.view.embeddings else True
+        self.view.embeddings = True
         self.status.say(SAYS["positions"][0 if self.view.positions else 1])
         self.follow_embeddings()
         self.redraw(view_only=True)

@@ -186,7 +186,7 @@ class TfnpLab(LabActions, App):
         self.warn(msg.reason, "something failed")
 
     def on_probed(self, msg: Probed) -> None:
-        if msg.generation == self.session.generation:
+        if msg.generation == self.session.generation and msg.probe.knockout == self.view.knocked:
             self.scene.live_probe = msg.probe
             if self.view.live:
                 self.redraw()
@@ -213,6 +213,8 @@ class TfnpLab(LabActions, App):
             self.status.say(f"saved {msg.path} (step {msg.step})")
 
     def on_gradcheck_done(self, msg: GradcheckDone) -> None:
+        if msg.generation != self.session.generation:  # a check of the model before a reset
+            return
         r = msg.report
         verdict = "all pass" if r.passed else f"{r.failed} FAIL"
         planted = f" with {msg.bug} planted" if msg.bug else ""

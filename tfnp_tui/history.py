@@ -5,7 +5,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import deque
 
-from engine.analysis.inside import KEEP_KNOCKED_BYTES, knocked_bytes
+from engine.analysis.inside import KEEP_KNOCKED_BYTES, knocked_bytes, probe_bytes
 from engine.model import TransformerEncoder
 from engine.training.reports import EpochReport
 
@@ -17,10 +17,8 @@ def capacity_for(model: TransformerEncoder, budget_bytes: int = BUDGET_BYTES) ->
     probabilities after each layer, the embedding space), two numbers per tensor, and the
     look inside (the probe without each head, when kept); between 20 and 2000 epochs."""
     cfg = model.cfg
-    L, H, T, V = cfg.n_layers, cfg.n_heads, cfg.seq_len, cfg.vocab_size
-    probe = 8 * (2 * L * H * T * T + (L + 1) * T * V + 2 * V + 2 * T)
     knocked = knocked_bytes(cfg) if knocked_bytes(cfg) <= KEEP_KNOCKED_BYTES else 0
-    per_epoch = probe + knocked + 8 * 2 * len(model.params) + 256 * L * H + 2048
+    per_epoch = probe_bytes(cfg) + knocked + 8 * 2 * len(model.params) + 256 * cfg.n_layers * cfg.n_heads + 2048
     return max(20, min(2000, budget_bytes // per_epoch))
 
 

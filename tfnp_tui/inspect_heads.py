@@ -9,6 +9,7 @@ object per head (the pinned keys of engine/analysis/heads.py HeadsReport.records
 from __future__ import annotations
 
 import json
+import math
 
 from rich.console import Console
 from rich.table import Table
@@ -27,7 +28,7 @@ def run_inspect_heads(setup: Setup, as_json: bool) -> int:
     report = measure_heads(trainer.model, task.val_tokens, task.val_targets)
     if as_json:
         for record in report.records():
-            print(json.dumps(record))
+            print(json.dumps({key: finite_or_none(value) for key, value in record.items()}, allow_nan=False))
         return 0
     console = Console(highlight=False, soft_wrap=True)
     console.print(describe(trainer))
@@ -35,6 +36,15 @@ def run_inspect_heads(setup: Setup, as_json: bool) -> int:
     for line in how_to_read(report):
         console.print(line, style="dim")
     return 0
+
+
+def finite_or_none(value):
+    """JSON has no nan: a figure that could not be measured (a causal head at T = 1) is null."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def number(value: float, spec: str) -> str:
+    return format(value, spec) if math.isfinite(value) else "-"
 
 
 def heads_table(report: HeadsReport) -> Table:
@@ -45,7 +55,7 @@ def heads_table(report: HeadsReport) -> Table:
     for h in report.heads:
         change = h.val_acc - report.base_val_acc
         table.add_row(
-            f"L{h.layer + 1} H{h.head + 1}", f"{h.entropy_bits:.2f}", h.pattern, f"{h.pattern_score:.2f}",
+            f"L{h.layer + 1} H{h.head + 1}", number(h.entropy_bits, ".2f"), h.pattern, number(h.pattern_score, ".2f"),
             loss_text(h.val_loss), f"{h.val_acc:.1%}", Text(f"{change:+.1%}", "bold" if change <= -0.1 else ""),
         )  # fmt: skip
     return table

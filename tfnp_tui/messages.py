@@ -54,6 +54,7 @@ class GradcheckDone(Message):
     report: GradcheckReport
     step: int  # the optimizer step the checked model had reached
     bug: str | None = None  # the bug planted for the check (engine/bugs.py), None for none
+    generation: int = -1  # the trainer generation that was checked
 
 
 @dataclass

@@ -17,14 +17,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import replace
 
 import numpy as np
 from textual.message import Message
 
 from engine.analysis.inside import look_inside
-from engine.bugs import planted
+from engine.bugs import kept_clean, planted
 from engine.gradcheck import check_model
 from engine.model import TransformerEncoder
 from engine.training import checkpoint
@@ -133,13 +132,16 @@ class TrainingSession:
         losses, epochs, last_post, report = [], [], 0.0, None
         try:
             while not stop.is_set():
-                with self.lock:
-                    if generation != self.generation:
-                        return
-                    report = trainer.step()
-                    if report.epoch_report is not None:
-                        report = self._look_inside(report)
-                        self._log(report.epoch_report)
+                with kept_clean(0.05) as clean:
+                    if not clean:  # a planted bug is being checked: no step runs on it
+                        continue
+                    with self.lock:
+                        if generation != self.generation:
+                            return
+                        report = trainer.step()
+                        if report.epoch_report is not None:
+                            report = self._look_inside(report)
+                            self._log(report.epoch_report)
                 losses.append(report.loss)
                 if report.epoch_report is not None:
                     epochs.append(report.epoch_report)
@@ -170,7 +172,8 @@ class TrainingSession:
         validation figures without it."""
         inside = look_inside(self.trainer.model, self.trainer.task, report.epoch_report.probe)
         if self.knockout is not None:
-            self.post(self._knocked_out_figures())
+            e = report.epoch_report
+            self.post(self._knocked_out_figures((e.val_loss, e.val_acc)))
         return replace(report, epoch_report=replace(report.epoch_report, inside=inside))
 
     def _post_progress(self, generation: int, report, losses: list, epochs: list, final: bool) -> None:
@@ -237,13 +240,14 @@ class TrainingSession:
         self.post(Probed(generation, probe))
         self.post(figures)
 
-    def _knocked_out_figures(self) -> KnockedOut:
-        """The validation loss and accuracy without the knocked-out head, and with it (under the lock)."""
+    def _knocked_out_figures(self, whole: tuple[float, float] | None = None) -> KnockedOut:
+        """The validation loss and accuracy without the knocked-out head, and with every head
+        (`whole`, when the epoch's end has just measured them), under the lock."""
         t, head = self.trainer, self.knockout
         if head is None:
             return KnockedOut(self.generation, None)
         val = t.task.val_tokens, t.task.val_targets
-        return KnockedOut(self.generation, head, *t.evaluate(*val, knockout=head), *t.evaluate(*val))
+        return KnockedOut(self.generation, head, *t.evaluate(*val, knockout=head), *(whole or t.evaluate(*val)))
 
     def gradcheck(self, bug: str | None = None) -> None:
         """Pause, then check the gradients of the model as it is now (on a copy); with `bug`, a
@@ -252,18 +256,18 @@ class TrainingSession:
         self._spawn(self._gradcheck, bug)
 
     def _gradcheck(self, bug: str | None) -> None:
-        """A planted bug breaks the engine for the whole process, so an injected check holds
-        the trainer's lock throughout: training started meanwhile waits for it, and no step
-        runs on a broken backward pass. `planted` keeps checks from overlapping."""
+        """A planted bug breaks the engine's backward passes for the whole process: training
+        steps wait for it to be taken out (kept_clean in _train), and `planted` keeps checks
+        from overlapping. Nothing else waits: probes and saves run no backward pass."""
         with self.lock:  # a copy of the parameters as they are now: the check never touches the trainer
-            t = self.trainer
+            t, generation = self.trainer, self.generation
             params, step = t.model.params_numpy(), t.step_count
         model = TransformerEncoder(t.model_cfg, params=params)
         tokens, targets = t.task.train_tokens[:2], t.task.train_targets[:2]
         max_entries = max(4, min(32, 3000 // len(model.params)))
-        with self.lock if bug else nullcontext(), planted(bug):
+        with planted(bug):
             report = check_model(model, tokens, targets, max_entries=max_entries)
-        self.post(GradcheckDone(report, step, bug))
+        self.post(GradcheckDone(report, step, bug, generation))
 
     def save(self, path: str) -> None:
         """Write a checkpoint in the background; Saved says how it went."""

@@ -74,7 +74,7 @@ class Scene:
 
     def take(self, progress: Progress) -> None:
         self.live = progress
-        if progress.probe is not None:
+        if progress.probe is not None and progress.probe.knockout == self.view.knocked:  # not one from before k
             self.live_probe = progress.probe
         self.history.extend(progress.epochs)
         for report in progress.epochs:

@@ -11,12 +11,16 @@ Legend: L layers, H heads, N sequences, T positions. a is one head's attention w
     patterns  each a distribution over the keys for every query row (P below); a head's score
               is the attention weight it puts where the pattern does, sum_j min(a_tj, P_tj),
               averaged over the rows where the pattern can be followed (for a one-hot pattern:
-              the mean weight on its cell). 1 is the pattern exactly.
+              the mean weight on its cell). 1 is the pattern exactly, 0 none of it.
                 self           P_tj = [j = t]
                 previous       P_tj = [j = t-1]         (rows t >= 1)
                 first          P_tj = [j = 0]
                 anti-diagonal  P_tj = [j = T-1-t]       what reversing a sequence needs
-                uniform        P_tj = 1 / (keys row t can see)
+                uniform        P_tj = 1/n_t             n_t: the keys row t can see
+              Any row shares at least 1/n_t with the even spread, so the uniform score is
+              rescaled, (overlap - 1/n_t) / (1 - 1/n_t): 1 for an even spread, 0 for all the
+              weight on one key, as for the other patterns. A row that sees a single key (a
+              causal model's row 0) has nothing to choose and counts for no pattern.
               The best score names the head's pattern when it is at least MIN_SCORE and
               MIN_MARGIN ahead of the next; otherwise the pattern is "mixed" (no single one).
     knock-out the head's output slice set to zero before its layer's output projection
@@ -70,7 +74,7 @@ class HeadSums:
 
     entropy: float = 0.0
     entropy_rows: int = 0
-    overlap: np.ndarray | None = None  # (patterns,) sum over rows of sum_j min(a, P)
+    overlap: np.ndarray | None = None  # (patterns,) sum over rows of each row's score
     rows: np.ndarray | None = None  # (patterns,) rows counted
 
     def add(self, a: np.ndarray, causal: bool) -> None:
@@ -86,8 +90,11 @@ class HeadSums:
         overlap, rows = np.zeros(len(PATTERNS)), np.zeros(len(PATTERNS))
         for i, name in enumerate(PATTERNS):
             P, ok = pattern_table(name, T, causal)
-            overlap[i] = np.minimum(a[:, ok], P[ok]).sum()
-            rows[i] = N * ok.sum()
+            ok &= n > 1  # a row with one key to see has nothing to choose
+            score = np.minimum(a[:, ok], P[ok]).sum(axis=-1)  # (N, rows)
+            if name == "uniform":
+                score = (score - 1 / n[ok]) / (1 - 1 / n[ok])
+            overlap[i], rows[i] = score.sum(), score.size
         self.overlap = overlap if self.overlap is None else self.overlap + overlap
         self.rows = rows if self.rows is None else self.rows + rows
 
@@ -106,7 +113,8 @@ def name_pattern(scores: dict[str, float]) -> tuple[str, float]:
         return MIXED, float("nan")
     best, name = ranked[0]
     second = ranked[1][0] if len(ranked) > 1 else 0.0
-    return (name if best >= MIN_SCORE and best - second >= MIN_MARGIN else MIXED), best
+    clear = best >= MIN_SCORE and best - second >= MIN_MARGIN - 1e-12  # 0.8 - 0.7 is 0.0999...
+    return (name if clear else MIXED), best
 
 
 @dataclass(frozen=True)

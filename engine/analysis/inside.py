@@ -35,10 +35,16 @@ def probe_batch(task):
     return task.val_tokens[:n], task.val_targets[:n]
 
 
+def probe_bytes(cfg) -> int:
+    """The bytes of one ProbeReport: attention weights and scores, the probabilities after
+    each layer and at the output, the embedding space."""
+    L, H, T, V = cfg.n_layers, cfg.n_heads, cfg.seq_len, cfg.vocab_size
+    return 8 * (2 * L * H * T * T + (L + 1) * T * V + 2 * V + 2 * T)
+
+
 def knocked_bytes(cfg) -> int:
     """The bytes of the probe sample analysed without every head, one head at a time."""
-    L, H, T, V = cfg.n_layers, cfg.n_heads, cfg.seq_len, cfg.vocab_size
-    return L * H * 8 * (2 * L * H * T * T + (L + 1) * T * V + 2 * V)
+    return cfg.n_layers * cfg.n_heads * probe_bytes(cfg)
 
 
 def look_inside(model, task, probe: ProbeReport | None = None) -> InsideReport:

@@ -107,8 +107,8 @@ def test_a_bug_that_changes_nothing_says_so():
         report = check_model(m, once, TARGETS[:1], max_entries=ENTRIES)
     assert report.passed
     assert effect("embedding-overwrite", report) == (
-        "the planted bug breaks none of the 36 tensors on this model: "
-        "it changes nothing when no token is used twice in the checked sequences"
+        "the planted bug breaks none of the 36 tensors on this model and data "
+        "(it shows only when a token is used twice in the checked sequences)"
     )
 
 

@@ -122,7 +122,34 @@ def test_a_pattern_score_is_the_mean_weight_on_its_cells():
     assert scores["anti-diagonal"] == pytest.approx(a[:, t, T - 1 - t].mean())
     assert scores["previous"] == pytest.approx(a[:, t[1:], t[1:] - 1].mean())  # row 0 has no previous token
     assert scores["first"] == pytest.approx(a[:, :, 0].mean())
-    assert scores["uniform"] == pytest.approx(np.minimum(a, 1 / T).sum(axis=-1).mean())
+    # the uniform overlap, rescaled so that an even spread is 1 and one key 0
+    assert scores["uniform"] == pytest.approx(((np.minimum(a, 1 / T).sum(axis=-1) - 1 / T) / (1 - 1 / T)).mean())
+
+
+def test_a_soft_head_of_a_short_sequence_is_named_by_where_its_weight_goes():
+    # the mean attention of layer 1 head 1 of the default reverse model (T = 4), trained to 100%
+    a = np.array([[0, 0.03, 0.29, 0.68], [0.02, 0.16, 0.56, 0.26], [0.26, 0.56, 0.16, 0.02], [0.68, 0.29, 0.03, 0]])
+    sums = HeadSums()
+    sums.add(a[None], causal=False)
+    assert name_pattern(sums.scores())[0] == "anti-diagonal"
+    one_hot = HeadSums()
+    one_hot.add(hand_made("self", 4), causal=False)
+    assert one_hot.scores()["uniform"] == pytest.approx(0.0)
+
+
+def test_a_causal_row_with_one_key_counts_for_no_pattern():
+    T = 4
+    a = np.tril(np.ones((T, T)))
+    a /= a.sum(axis=1, keepdims=True)  # uniform over what each row sees: row 0 all on itself
+    sums = HeadSums()
+    sums.add(a[None], causal=True)
+    scores = sums.scores()
+    assert scores["uniform"] == pytest.approx(1.0)
+    assert scores["self"] == pytest.approx(np.mean([1 / 2, 1 / 3, 1 / 4]))  # rows 1..3 only
+
+
+def test_a_margin_of_exactly_the_threshold_names_the_pattern():
+    assert name_pattern({"anti-diagonal": 0.8, "uniform": 0.7})[0] == "anti-diagonal"
 
 
 def test_a_head_split_between_two_patterns_is_called_mixed():

@@ -41,24 +41,27 @@ async def test_b_and_B_plant_a_bug_and_the_box_shows_the_check_fail():
         assert f"planted bug: softmax-no-rowsum (1 of {len(BUGS)})" in text
         assert "6 of 20 tensors FAIL" in text and "✗ FAIL" in text
         assert "the planted bug breaks 6 of 20 tensors: embed, layers.0.attn.wq" in text
-        assert "gradient check: 6 FAIL" in text  # the status line under the box
+        assert "gradient check with softmax-no-rowsum planted: 6 FAIL" in text  # the status line under the box
         assert attention.softmax_backward is not softmax_backward_no_rowsum  # taken out again
 
 
-def test_an_injected_check_holds_the_trainer_lock_throughout(monkeypatch):
+def test_no_training_step_runs_on_a_planted_bug_and_nothing_else_waits_for_it(monkeypatch):
     posted: list = []
     session = TrainingSession(build(build_parser().parse_args(SMALL)), posted.append)
     seen = []
 
     def check_model(*args, **kwargs):
-        seen.append((session.lock.locked(), attention.softmax_backward is softmax_backward_no_rowsum))
+        session.step()  # asked for while the bug is in: it waits until the bug is out
+        time.sleep(0.3)
+        planted = attention.softmax_backward is softmax_backward_no_rowsum
+        seen.append((planted, session.trainer.step_count, session.lock.locked()))
         return real(*args, **kwargs)
 
     real = session_module.check_model
     monkeypatch.setattr(session_module, "check_model", check_model)
     session.gradcheck("softmax-no-rowsum")
     session.join()
-    session.gradcheck()
-    session.join()
-    assert seen == [(True, True), (False, False)]
-    assert [m.report.passed for m in posted if isinstance(m, GradcheckDone)] == [False, True]
+    session.join()  # the training thread the check started
+    assert seen == [(True, 0, False)]  # no step on the broken engine; the trainer's lock is free (reset, quit)
+    assert session.trainer.step_count == 1  # the step ran once the bug was out
+    assert [m.report.passed for m in posted if isinstance(m, GradcheckDone)] == [False]

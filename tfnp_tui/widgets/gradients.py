@@ -127,8 +127,8 @@ class Columns:
         name = max(len(short(n) if short_names else n) for n in names)
         words = width >= 72
         rest = width - name - 1 - 9 - 2 - (17 if words else 2)  # name, norm, band symbol, marker
-        update = rest >= 11 + 4
-        rest -= 11 if update else 0
+        update = rest >= 13 + 4
+        rest -= 13 if update else 0
         bar = max(3, min(10, rest // 2))
         spark = max(0, rest - bar - 1)
         return cls(width, name, bar, update, spark if spark >= 4 else 0, words, short_names)
@@ -213,7 +213,7 @@ class GradientPanel(Panel, PanelScroll):
         finite = [v for v in self.norms.values() if math.isfinite(v)]
         noise = 16 * self.eps * max(finite, default=0.0)
         text = Text(f"{'tensor':<{cols.name}} {'|grad| log'[: cols.bar]:<{cols.bar}} {'norm':>8}", style="dim")
-        text.append(f"  {'upd/w':<11}" if cols.update else " u", style="dim")
+        text.append(f"  {'upd/w':<13}" if cols.update else " u", style="dim")
         text.append(f" {'by epoch'[: cols.spark]}\n" if cols.spark else "\n", style="dim")
         for name in self.names:
             norm, ratio = self.norms[name], self.ratios.get(name, math.nan)
@@ -224,7 +224,8 @@ class GradientPanel(Panel, PanelScroll):
             text.append(f" {'≈0':>8}" if rounding else f" {norm:8.1e}")
             known = math.isfinite(ratio) and not rounding
             if cols.update:
-                text.append(f"  upd {ratio:4.0e}" if known else "  upd   - ", style="dim")
+                # two figures: 1.3e-02 is above the band, and its marker must not contradict it
+                text.append(f"  upd {ratio:7.1e}" if known else "  upd     - ", style="dim")
             text.append(" ")
             if is_matrix(name) and not rounding and not zero_by_design(name):
                 text.append(*band_marker(ratio))

@@ -28,7 +28,7 @@ from ..view import Frame
 from .glyphs import probability, sparkline
 from .panel import Panel, PanelScroll, TextBlock
 
-SHORT = {"previous": "prev", "anti-diagonal": "anti-diag", "uniform": "uniform"}
+SHORT = {"previous": "prev", "anti-diagonal": "anti-diag"}
 
 
 class HeadsPanel(Panel, PanelScroll):
@@ -88,14 +88,14 @@ class HeadsPanel(Panel, PanelScroll):
         report: HeadsReport = inside.heads
         width = self.scrollable_content_region.width - 1  # the scrollbar's column
         narrow = width < 41  # 80x24: shorter names and numbers
-        wide = width >= 56  # room for the loss column
+        wide = width >= 57  # room for the loss column
         fixed = 33 if narrow else 41  # the columns below, history aside
-        spark = max(0, min(24, width - fixed - 1 - (9 if wide else 0)))
+        spark = max(0, min(24, width - fixed - 1 - (10 if wide else 0)))
         spark = spark if spark >= 4 else 0
         name_w, ent_w, score_w, acc_w = (5, 4, 4, 6) if narrow else (6, 7, 5, 7)
         history = f"{'history'[:spark]:<{spark}} " if spark else ""
         text = Text(f"  {'head':<{name_w}}{'bits' if narrow else 'entropy':>{ent_w}} {history}{'pattern':<10}"
-                    f"{'score':>{score_w}}{'acc w/o':>{acc_w + 2}}" + (f" {'loss w/o':>8}" if wide else "") + "\n",
+                    f"{'score':>{score_w}}{'Δacc w/o':>{acc_w + 2}}" + (f" {'Δloss w/o':>9}" if wide else "") + "\n",
                     style="dim")  # fmt: skip
         entropies = self.history(frame)
         for i, h in enumerate(report.heads):
@@ -104,7 +104,7 @@ class HeadsPanel(Panel, PanelScroll):
             text.append("✕ " if out else "▶ " if shown else "  ", style="bold magenta" if out else "bold")
             name = f"L{h.layer + 1}H{h.head + 1}" if narrow else f"L{h.layer + 1} H{h.head + 1}"
             text.append(f"{name:<{name_w}}", style="bold" if shown else "")
-            text.append(f"{h.entropy_bits:>{ent_w}.2f} ")
+            text.append(f"{h.entropy_bits:>{ent_w}.2f} " if math.isfinite(h.entropy_bits) else f"{'-':>{ent_w}} ")
             if spark:
                 line = sparkline([epoch[i] for epoch in entropies if i < len(epoch)], spark, min_span=0.5)
                 text.append(line.ljust(spark) + " ", style="cyan")
@@ -115,7 +115,7 @@ class HeadsPanel(Panel, PanelScroll):
             change = h.val_acc - report.base_val_acc
             text.append(f"{100 * change:>+{acc_w + 1}.1f}%", style="bold red" if change <= -0.1 else "")
             if wide:
-                text.append(f" {h.val_loss - report.base_val_loss:>+8.3f}")
+                text.append(f" {h.val_loss - report.base_val_loss:>+9.3f}")
             text.append("\n")
         text.append(self.footer(report), style="dim")
         return text
@@ -124,5 +124,5 @@ class HeadsPanel(Panel, PanelScroll):
         causal = "; causal rows scaled to log2 T" if report.causal else ""
         return (
             f"on {plural(report.sequences, 'validation sequence')}: whole model acc {report.base_val_acc:.1%}, "
-            f"loss {report.base_val_loss:.3f}; w/o = that head knocked out{causal}"
+            f"loss {report.base_val_loss:.3f}; Δ w/o: the change with that head knocked out{causal}"
         )
