@@ -12,13 +12,13 @@ about this module.
     with planted("softmax-no-rowsum"):
         report = check_model(model, tokens, targets)   # expected to fail
 
-A patch changes the engine for the whole process, not just the thread that planted it.
-`planted` holds a module lock while a bug is planted, so two checks never overlap (pass
-None to take the lock and plant nothing: a clean check that cannot run under someone
-else's bug). Code that trains while a check runs must keep its own steps out of the way
-too: each of the lab's training steps runs inside `kept_clean` (tfnp_tui/session.py), so no
-step runs on a broken backward pass. Only backward passes are patched: forward passes
-(probes, evaluation) run as they are.
+A patch changes the engine for the whole process, not just the thread that planted it, so
+every use goes through ENGINE: a planted bug has the engine alone (two checks never
+overlap), and code that needs it clean waits for a bug to be taken out and keeps bugs out
+while it works: a clean check (`planted(None)`) and each of the lab's training steps
+(`kept_clean`, tfnp_tui/session.py), so no step runs on a broken backward pass. Clean users
+share the engine: a clean check does not hold training up. Only backward passes are
+patched: forward passes (probes, evaluation) run as they are.
 
 docs/backprop.md ("Bugs to catch") says which tensors each bug breaks, and why.
 """
@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import NamedTuple
 
 from .components import attention, embedding, feedforward, layernorm, loss
@@ -147,20 +147,57 @@ BUGS: dict[str, Bug] = {
     ),
 }
 
-_lock = threading.RLock()  # held while a bug is planted: the patches are process-wide
+class EngineUse:
+    """Who relies on the engine: a planted bug has it alone; any number of users that need it
+    clean (training steps, clean checks) share it, and no bug is planted while one of them
+    is at work. A bug waiting to be planted goes before users that come after it."""
+
+    def __init__(self) -> None:
+        self.changed = threading.Condition()
+        self.bug_in = False
+        self.bugs_waiting = 0
+        self.clean_users = 0
+
+    @contextmanager
+    def alone(self) -> Iterator[None]:
+        """Wait until nobody relies on the engine, and keep it to oneself (to plant a bug)."""
+        with self.changed:
+            self.bugs_waiting += 1
+            self.changed.wait_for(lambda: not self.bug_in and self.clean_users == 0)
+            self.bugs_waiting -= 1
+            self.bug_in = True
+        try:
+            yield
+        finally:
+            with self.changed:
+                self.bug_in = False
+                self.changed.notify_all()
+
+    @contextmanager
+    def clean(self, seconds: float | None = None) -> Iterator[bool]:
+        """Wait (up to `seconds`; None: as long as it takes) until no bug is planted or
+        waiting; inside the block, True when so (and no bug can be planted until it ends),
+        False when the wait ran out."""
+        with self.changed:
+            clean = self.changed.wait_for(lambda: not self.bug_in and not self.bugs_waiting, timeout=seconds)
+            self.clean_users += clean
+        try:
+            yield clean
+        finally:
+            if clean:
+                with self.changed:
+                    self.clean_users -= 1
+                    self.changed.notify_all()
 
 
-@contextmanager
-def kept_clean(seconds: float) -> Iterator[bool]:
+ENGINE = EngineUse()  # the patches are process-wide: every planter and every clean user goes through it
+
+
+def kept_clean(seconds: float) -> AbstractContextManager[bool]:
     """Wait up to `seconds` for the engine to be clean. Inside the block: True when it is (and
     no bug can be planted until the block ends), False when a bug stayed planted all that
     time. For a loop that must stay stoppable while it waits (the lab's training thread)."""
-    clean = _lock.acquire(timeout=seconds)
-    try:
-        yield clean
-    finally:
-        if clean:
-            _lock.release()
+    return ENGINE.clean(seconds)
 
 
 def unknown(name: str) -> str:
@@ -170,16 +207,21 @@ def unknown(name: str) -> str:
 
 @contextmanager
 def planted(name: str | None) -> Iterator[Bug | None]:
-    """Plant the bug `name` (a key of BUGS) in the engine inside the `with` block; None plants
-    nothing but still waits for any other thread's bug to be taken out. KeyError for an
-    unknown name, before anything is patched."""
+    """Plant the bug `name` (a key of BUGS) in the engine inside the `with` block, once no one
+    relies on it being clean; None plants nothing but waits for any other thread's bug to be
+    taken out (and keeps bugs out meanwhile). KeyError for an unknown name, before anything
+    is patched."""
     if name is not None and name not in BUGS:
         raise KeyError(unknown(name))
-    bug = BUGS[name] if name is not None else None
-    with _lock:
+    if name is None:
+        with ENGINE.clean():
+            yield None
+        return
+    bug = BUGS[name]
+    with ENGINE.alone():
         originals = []
         try:
-            for owner, attribute, replacement in bug.patches if bug is not None else ():
+            for owner, attribute, replacement in bug.patches:
                 originals.append((owner, attribute, vars(owner)[attribute]))
                 setattr(owner, attribute, replacement)
             yield bug

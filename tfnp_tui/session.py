@@ -67,6 +67,7 @@ class TrainingSession:
         self._stop = threading.Event()  # the training thread's: set to pause it
         self._helpers: list[threading.Thread] = []  # probes, checks and saves under way
         self._saves: list[threading.Thread] = []  # saves under way: the way out waits for them
+        self._checks: dict[str | None, tuple] = {}  # bug -> (thread, generation) of its newest gradient check
 
     # ------------------------------------------------------------------------- training
     @property
@@ -251,9 +252,13 @@ class TrainingSession:
 
     def gradcheck(self, bug: str | None = None) -> None:
         """Pause, then check the gradients of the model as it is now (on a copy); with `bug`, a
-        name in engine.bugs.BUGS, that bug is planted for the check."""
+        name in engine.bugs.BUGS, that bug is planted for the check. A check with the same
+        bug already under way is not started again: its result (which says its step) comes."""
         self.pause()
-        self._spawn(self._gradcheck, bug)
+        under_way, generation = self._checks.get(bug, (None, -1))
+        if under_way is not None and under_way.is_alive() and generation == self.generation:
+            return
+        self._checks[bug] = (self._spawn(self._gradcheck, bug), self.generation)
 
     def _gradcheck(self, bug: str | None) -> None:
         """A planted bug breaks the engine's backward passes for the whole process: training

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from engine import ModelConfig, TransformerEncoder
-from engine.bugs import BUGS, effect, planted
+from engine.bugs import BUGS, effect, kept_clean, planted
 from engine.gradcheck import check_model
 
 TOKENS = np.array([[1, 2, 3, 2], [0, 4, 1, 3]])  # (2, 4): token 2 twice in one row, 1 and 3 in both
@@ -147,3 +147,22 @@ def test_a_clean_check_waits_for_another_threads_bug_to_be_taken_out():
     thread.join()
     waiter.join(5)
     assert seen == [True]
+
+
+def test_clean_users_share_the_engine_and_a_bug_waits_for_them():
+    with planted(None), kept_clean(0.1) as clean_too:  # a clean check and a training step at once
+        assert clean_too
+        seen = []
+
+        def plant():
+            with planted("softmax-no-rowsum"):
+                seen.append(not clean())
+
+        planter = threading.Thread(target=plant)
+        planter.start()
+        planter.join(0.1)
+        assert planter.is_alive() and not seen  # the bug waits while the engine is relied on
+        with kept_clean(0.05) as late:  # a user that comes after a waiting bug lets it go first
+            assert not late
+    planter.join(5)
+    assert seen == [True] and clean()

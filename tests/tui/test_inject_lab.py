@@ -65,3 +65,25 @@ def test_no_training_step_runs_on_a_planted_bug_and_nothing_else_waits_for_it(mo
     assert seen == [(True, 0, False)]  # no step on the broken engine; the trainer's lock is free (reset, quit)
     assert session.trainer.step_count == 1  # the step ran once the bug was out
     assert [m.report.passed for m in posted if isinstance(m, GradcheckDone)] == [False]
+
+
+def test_a_check_under_way_is_not_started_twice_but_a_reset_model_gets_its_own(monkeypatch):
+    posted: list = []
+    session = TrainingSession(build(build_parser().parse_args(SMALL)), posted.append)
+    started = []
+
+    def check_model(*args, **kwargs):
+        started.append(True)
+        time.sleep(0.3)
+        return real(*args, **kwargs)
+
+    real = session_module.check_model
+    monkeypatch.setattr(session_module, "check_model", check_model)
+    session.gradcheck()
+    time.sleep(0.05)
+    session.gradcheck()  # the same check again while the first runs: its result will do
+    session.reset()
+    session.gradcheck()  # another model: a check of its own
+    session.join()
+    assert len(started) == 2
+    assert [m.generation for m in posted if isinstance(m, GradcheckDone)] == [0, 1]
