@@ -147,6 +147,7 @@ BUGS: dict[str, Bug] = {
     ),
 }
 
+
 class EngineUse:
     """Who relies on the engine: a planted bug has it alone; any number of users that need it
     clean (training steps, clean checks) share it, and no bug is planted while one of them
