@@ -1,15 +1,18 @@
 """The training session behind the lab: the trainer, the thread that trains it, and every
 tool that touches it (probe, gradient check, save), with no widget in sight.
 
-The session is driven by method calls (run, pause, step, epoch, reset, probe, gradcheck,
-save) and answers only by posting messages (tfnp_tui/messages.py) through the `post`
-function it is given: the App's post_message in the lab, a list's append in a test.
+The session is driven by method calls (run, pause, step, epoch, reset, probe, inspect,
+knock_out, gradcheck, save) and answers only by posting messages (tfnp_tui/messages.py)
+through the `post` function it is given: the App's post_message in the lab, a list's
+append in a test.
 
 Threads: one trains at a time; it steps the trainer and posts a Progress report at most
-UPDATE_HZ times a second, however fast the steps are. A lock serialises everything that
-reads or changes the trainer (a step, a probe, a save, the gradient check's copy of the
-parameters), and every message carries the generation of the trainer that sent it, so a
-reset can never mix two runs.
+UPDATE_HZ times a second, however fast the steps are, and at each epoch's end looks inside
+the model (engine/analysis/inside.py) for the lab's instruments. A lock serialises
+everything that reads or changes the trainer (a step, a probe, a save, the gradient check's
+copy of the parameters), and every message carries the generation of the trainer that sent
+it, so a reset can never mix two runs. A step also waits while a gradient check has a bug
+planted in the engine (engine/bugs.py), without holding the lock meanwhile.
 """
 
 from __future__ import annotations
