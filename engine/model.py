@@ -142,15 +142,19 @@ class TransformerEncoder:
         return tokens
 
     # ----------------------------------------------------------------------------- forward
-    def forward(self, tokens, x0=None, knockout: tuple[int, int] | None = None):
+    def forward(self, tokens, x0=None, knockout: tuple[int, int] | None = None, head_mask=None):
         """tokens (B, T) int -> logits (B, T, V), cache.
 
         x0 (B, T, C), if given, replaces embed[tokens] + PE: the gradient check uses it to
-        perturb the input embeddings themselves. knockout (layer, head), both 0-based: that
-        head's output is zeroed before its layer's output projection (analysis only)."""
+        perturb the input embeddings themselves. For analysis only: knockout (layer, head),
+        both 0-based: that head's output is zeroed before its layer's output projection;
+        head_mask (L, B, H): every head's output multiplied by it, sequence by sequence."""
         cfg, P = self.cfg, self.params
         tokens = self._tokens(tokens)
-        T = tokens.shape[1]
+        B, T = tokens.shape
+        if knockout is not None:
+            head_mask = self.xp.ones((cfg.n_layers, B, cfg.n_heads), dtype=cfg.dtype)
+            head_mask[knockout[0], :, knockout[1]] = 0
         x, c_embed = embedding.forward(tokens, P["embed"])  # (B, T, C), a fresh array
         if x0 is None:
             x += self.pe[:T]
@@ -159,8 +163,7 @@ class TransformerEncoder:
         blocks = []
         for i in range(cfg.n_layers):
             block = self._block_forward_pre if cfg.norm_first else self._block_forward_post
-            head_off = knockout[1] if knockout is not None and knockout[0] == i else None
-            x, c_block = block(x, f"layers.{i}.", head_off)  # (B, T, C)
+            x, c_block = block(x, f"layers.{i}.", None if head_mask is None else head_mask[i])  # (B, T, C)
             blocks.append(c_block)
         c_ln_f = None
         if cfg.norm_first:
@@ -168,10 +171,10 @@ class TransformerEncoder:
         logits, c_head = linear.forward(x, P["head.w"], P["head.b"])  # (B, T, V)
         return logits, ModelCache(c_embed, blocks, c_ln_f, c_head)
 
-    def _block_forward_post(self, x, p: str, head_off: int | None = None):
+    def _block_forward_post(self, x, p: str, head_mask=None):
         """Post-LN block (the original): x = LN1(x + attn(x)); x = LN2(x + ffn(x))."""
         cfg, P = self.cfg, self.params
-        a, c_attn = attention.forward(x, self._group(p + "attn.", ATTN), cfg.n_heads, cfg.causal, head_off)
+        a, c_attn = attention.forward(x, self._group(p + "attn.", ATTN), cfg.n_heads, cfg.causal, head_mask)
         a += x  # the residual, summed into attention's fresh output
         x, c_ln1 = layernorm.forward(a, P[p + "ln1.gamma"], P[p + "ln1.beta"])
         f, c_ffn = feedforward.forward(x, self._group(p + "ffn.", FFN), cfg.activation)
@@ -179,11 +182,11 @@ class TransformerEncoder:
         x, c_ln2 = layernorm.forward(f, P[p + "ln2.gamma"], P[p + "ln2.beta"])
         return x, BlockCache(c_attn, c_ln1, c_ffn, c_ln2, x)
 
-    def _block_forward_pre(self, x, p: str, head_off: int | None = None):
+    def _block_forward_pre(self, x, p: str, head_mask=None):
         """Pre-LN block: x = x + attn(LN1(x)); x = x + ffn(LN2(x))."""
         cfg, P = self.cfg, self.params
         h, c_ln1 = layernorm.forward(x, P[p + "ln1.gamma"], P[p + "ln1.beta"])
-        a, c_attn = attention.forward(h, self._group(p + "attn.", ATTN), cfg.n_heads, cfg.causal, head_off)
+        a, c_attn = attention.forward(h, self._group(p + "attn.", ATTN), cfg.n_heads, cfg.causal, head_mask)
         a += x  # the residual, summed into attention's fresh output
         x = a
         h, c_ln2 = layernorm.forward(x, P[p + "ln2.gamma"], P[p + "ln2.beta"])
@@ -256,14 +259,18 @@ class TransformerEncoder:
         """tokens (B, T) -> host arrays: what the lab shows (no gradients). Logits and
         probabilities, the attention weights and scores of every layer and head, and the
         logit lens (see Analysis); knockout as in forward."""
-        logits, cache = self.forward(tokens, knockout=knockout)
-        host = to_numpy(logits)  # (B, T, V)
-        probs = attention.softmax(host.astype(np.float64))  # (B, T, V) in float64, in place in the copy
-        maps = np.stack([to_numpy(c.attn.probs) for c in cache.blocks])  # (L, B, H, T, T)
-        scores = np.stack([to_numpy(c.attn.q @ c.attn.k.swapaxes(-1, -2)) for c in cache.blocks])  # (L, B, H, T, T)
-        if self.cfg.causal:
+        return self.analysis_of(*self.forward(tokens, knockout=knockout))
+
+    def analysis_of(self, logits, cache: ModelCache, rows=slice(None)) -> Analysis:
+        """The Analysis of a forward pass's logits (B, T, V) and cache, for the sequences
+        `rows` (a slice of the batch)."""
+        host = to_numpy(logits[rows])  # (B', T, V)
+        probs = attention.softmax(host.astype(np.float64))  # (B', T, V) in float64, in place in the copy
+        maps = np.stack([to_numpy(c.attn.probs[rows]) for c in cache.blocks])  # (L, B', H, T, T)
+        scores = np.stack([to_numpy(c.attn.q[rows] @ c.attn.k[rows].swapaxes(-1, -2)) for c in cache.blocks])
+        if self.cfg.causal:  # (L, B', H, T, T)
             scores += to_numpy(attention.causal_mask(self.xp, scores.shape[-1], scores.dtype))
-        lens = np.stack([self.read_out(c.out) for c in cache.blocks])  # (L, B, T, V)
+        lens = np.stack([self.read_out(c.out[rows]) for c in cache.blocks])  # (L, B', T, V)
         return Analysis(host, probs, maps, scores, lens)
 
     def read_out(self, x) -> np.ndarray:

@@ -24,40 +24,49 @@ Legend: L layers, H heads, N sequences, T positions. a is one head's attention w
               The best score names the head's pattern when it is at least MIN_SCORE and
               MIN_MARGIN ahead of the next; otherwise the pattern is "mixed" (no single one).
     knock-out the head's output slice set to zero before its layer's output projection
-              (TransformerEncoder.forward, knockout=...); the loss and accuracy without it.
+              (TransformerEncoder.forward, knockout= or head_mask=); the loss and accuracy
+              without it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
 from ..runtime.backend import to_numpy
 from ..runtime.memory import eval_batch_size
-from ..training.evaluation import Tally, evaluate
+from ..training.evaluation import Tally
 
 PATTERNS = ("self", "previous", "first", "anti-diagonal", "uniform")
 MIXED = "mixed"  # no pattern explains the head: the best is weak, or not clearly ahead
 MIN_SCORE, MIN_MARGIN = 0.5, 0.1
 
 
+@lru_cache(maxsize=64)
 def visible(T: int, causal: bool) -> np.ndarray:
-    """(T, T) bool: the keys each query row can attend to."""
-    return np.tril(np.ones((T, T), dtype=bool)) if causal else np.ones((T, T), dtype=bool)
+    """(T, T) bool: the keys each query row can attend to (made once: read-only)."""
+    seen = np.tril(np.ones((T, T), dtype=bool)) if causal else np.ones((T, T), dtype=bool)
+    seen.flags.writeable = False
+    return seen
 
 
+@lru_cache(maxsize=256)
 def pattern_table(name: str, T: int, causal: bool) -> tuple[np.ndarray, np.ndarray]:
     """The pattern as (T, T) weights P, and the (T,) rows where it can be followed (its
-    weights sum to 1 over keys the row can see)."""
+    weights sum to 1 over keys the row can see). Made once for each (name, T, causal): not
+    to be written to."""
     seen = visible(T, causal)
     t = np.arange(T)
-    P = np.zeros((T, T))
     if name == "uniform":
-        return seen / seen.sum(axis=1, keepdims=True), np.ones(T, dtype=bool)
-    key = {"self": t, "previous": t - 1, "first": np.zeros(T, int), "anti-diagonal": T - 1 - t}[name]
-    rows = (key >= 0) & seen[t, np.clip(key, 0, T - 1)]
-    P[t[rows], key[rows]] = 1.0
+        P, rows = seen / seen.sum(axis=1, keepdims=True), np.ones(T, dtype=bool)
+    else:
+        key = {"self": t, "previous": t - 1, "first": np.zeros(T, int), "anti-diagonal": T - 1 - t}[name]
+        rows = (key >= 0) & seen[t, np.clip(key, 0, T - 1)]
+        P = np.zeros((T, T))
+        P[t[rows], key[rows]] = 1.0
+    P.flags.writeable = rows.flags.writeable = False
     return P, rows
 
 
@@ -90,7 +99,7 @@ class HeadSums:
         overlap, rows = np.zeros(len(PATTERNS)), np.zeros(len(PATTERNS))
         for i, name in enumerate(PATTERNS):
             P, ok = pattern_table(name, T, causal)
-            ok &= n > 1  # a row with one key to see has nothing to choose
+            ok = ok & (n > 1)  # a row with one key to see has nothing to choose
             score = np.minimum(a[:, ok], P[ok]).sum(axis=-1)  # (N, rows)
             if name == "uniform":
                 score = (score - 1 / n[ok]) / (1 - 1 / n[ok])
@@ -154,29 +163,40 @@ class HeadsReport:
         ]  # fmt: skip
 
 
-def measure_heads(model, tokens: np.ndarray, targets: np.ndarray) -> HeadsReport:
-    """Every head's entropy, patterns and knock-out effect on tokens, targets (N, T): one
-    forward pass for the attention and the whole model's figures, and one per head with
-    that head knocked out."""
-    cfg = model.cfg
+def measure_heads(model, tokens: np.ndarray, targets: np.ndarray, on_pass=None) -> HeadsReport:
+    """Every head's entropy, patterns and knock-out effect on tokens, targets (N, T).
+
+    Each forward pass holds a batch once for the whole model and once more for each head,
+    with that head knocked out (a head mask per copy): one pass instead of one per head.
+    on_pass(logits, cache, n), if given, sees every pass: copy k of its batch of n sequences
+    is rows k*n:(k+1)*n, copy 0 the whole model, copy 1 + layer*H + head without that head."""
+    cfg, xp = model.cfg, model.xp
     L, H = cfg.n_layers, cfg.n_heads
+    knocked = [(layer, head) for layer in range(L) for head in range(H)]
+    copies = 1 + len(knocked)
     sums = [[HeadSums() for _ in range(H)] for _ in range(L)]
-    whole = Tally(model.xp)
-    n = eval_batch_size(tokens.shape[1])
-    for i in range(0, len(tokens), n):
-        logits, cache = model.forward(tokens[i : i + n])  # the attention weights are in the cache
-        whole.add(logits, targets[i : i + n])
+    tallies = [Tally(xp) for _ in range(copies)]  # the whole model, then without each head
+    step = max(1, eval_batch_size(tokens.shape[1]) // copies)
+    for i in range(0, len(tokens), step):
+        batch, answers = tokens[i : i + step], targets[i : i + step]
+        n = len(batch)
+        mask = xp.ones((L, copies * n, H), dtype=cfg.dtype)  # (L, copies*n, H)
+        for k, (layer, head) in enumerate(knocked, 1):
+            mask[layer, k * n : (k + 1) * n, head] = 0
+        logits, cache = model.forward(np.tile(batch, (copies, 1)), head_mask=mask)  # (copies*n, T, V)
+        for k, tally in enumerate(tallies):
+            tally.add(logits[k * n : (k + 1) * n], answers)
         for layer, block in enumerate(cache.blocks):
-            weights = to_numpy(block.attn.probs)  # (N, H, T, T)
+            weights = to_numpy(block.attn.probs[:n])  # (n, H, T, T) the whole model's
             for head in range(H):
                 sums[layer][head].add(weights[:, head], cfg.causal)
-    base_loss, base_acc = whole.result()
+        if on_pass is not None:
+            on_pass(logits, cache, n)
+    base_loss, base_acc = tallies[0].result()
     heads = []
-    for layer in range(L):
-        for head in range(H):
-            s = sums[layer][head]
-            scores = s.scores()
-            pattern, score = name_pattern(scores)
-            loss, acc = evaluate(model, tokens, targets, knockout=(layer, head))
-            heads.append(HeadStats(layer, head, s.entropy_bits(), scores, pattern, score, loss, acc))
+    for (layer, head), tally in zip(knocked, tallies[1:]):
+        s = sums[layer][head]
+        scores = s.scores()
+        pattern, score = name_pattern(scores)
+        heads.append(HeadStats(layer, head, s.entropy_bits(), scores, pattern, score, *tally.result()))
     return HeadsReport(heads, base_loss, base_acc, len(tokens), cfg.causal)

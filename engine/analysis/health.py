@@ -8,7 +8,26 @@ unit is never exactly zero), so the measure is for ReLU models only.
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..runtime.backend import to_numpy
+
+
+class DeadUnits:
+    """Which d_ff units of each layer were zero at every position seen so far, pass by pass."""
+
+    def __init__(self) -> None:
+        self.alive: list[np.ndarray] | None = None  # per layer, (F,) bool: positive somewhere
+
+    def add(self, cache, rows=slice(None)) -> None:
+        """A forward pass's cache (of a ReLU model), for the sequences `rows` of its batch."""
+        # the ReLU's cache is its mask [h > 0] (N, T, F): a unit is alive where the mask is 1 somewhere
+        alive = [to_numpy(block.ffn.act[rows]).max(axis=(0, 1)) > 0 for block in cache.blocks]
+        self.alive = alive if self.alive is None else [a | b for a, b in zip(self.alive, alive)]
+
+    def shares(self) -> list[float]:
+        """Per layer, the share of units that were never positive."""
+        return [float(1.0 - a.mean()) for a in self.alive]
 
 
 def dead_relu_share(model, tokens) -> list[float] | None:
@@ -16,6 +35,6 @@ def dead_relu_share(model, tokens) -> list[float] | None:
     None for a GELU model."""
     if model.cfg.activation != "relu":
         return None
-    cache = model.forward(tokens)[1]
-    # the ReLU's cache is its mask [h > 0] (N, T, F): a unit is dead where the mask is 0 everywhere
-    return [float((to_numpy(block.ffn.act).max(axis=(0, 1)) == 0).mean()) for block in cache.blocks]
+    units = DeadUnits()
+    units.add(model.forward(tokens)[1])
+    return units.shares()

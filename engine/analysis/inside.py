@@ -13,8 +13,8 @@ from dataclasses import dataclass, replace
 
 from ..training.reports import ProbeReport
 from .heads import HeadsReport, measure_heads
-from .health import dead_relu_share
-from .probe import look
+from .health import DeadUnits
+from .probe import probe_report
 
 PROBE_POSITIONS = 256
 KEEP_KNOCKED_BYTES = 2 * 2**20  # the probe sample without each head is kept while it is this small
@@ -48,15 +48,26 @@ def knocked_bytes(cfg) -> int:
 
 
 def look_inside(model, task, probe: ProbeReport | None = None) -> InsideReport:
-    """The look inside `model` on `task`'s probe batch; the probe sample without each head
-    shares the embedding space of `probe` (the sample's whole-model report), if given: a
-    knock-out changes no embedding."""
+    """The look inside `model` on `task`'s probe batch, in the passes of measure_heads: they
+    hold the probe sample (the batch's first sequence) without each head too. The sample's
+    reports without a head share the embedding space of `probe` (its whole-model report),
+    if given: a knock-out changes no embedding."""
+    cfg = model.cfg
     tokens, targets = probe_batch(task)
-    knocked = None
-    if knocked_bytes(model.cfg) <= KEEP_KNOCKED_BYTES:
-        sample, answers = task.probe()
-        heads = [(layer, head) for layer in range(model.cfg.n_layers) for head in range(model.cfg.n_heads)]
-        knocked = {lh: look(model, sample, answers, knockout=lh, spaces=False) for lh in heads}
-        if probe is not None:
-            knocked = {lh: replace(p, embedding=probe.embedding, inputs=probe.inputs) for lh, p in knocked.items()}
-    return InsideReport(measure_heads(model, tokens, targets), dead_relu_share(model, tokens), knocked)
+    sample, answers = task.probe()  # the first sequence of the probe batch
+    knocked = [(layer, head) for layer in range(cfg.n_layers) for head in range(cfg.n_heads)]
+    keep = knocked_bytes(cfg) <= KEEP_KNOCKED_BYTES
+    units = DeadUnits() if cfg.activation == "relu" else None
+    without: dict[tuple[int, int], ProbeReport] = {}
+
+    def on_pass(logits, cache, n: int) -> None:
+        if units is not None:
+            units.add(cache, slice(0, n))  # the whole model's copy
+        if keep and not without:  # the first pass: copy k starts with the sample without head k
+            for k, lh in enumerate(knocked, 1):
+                seen = model.analysis_of(logits, cache, slice(k * n, k * n + 1))
+                report = probe_report(model, seen, sample[0], answers[0], lh, spaces=False)
+                without[lh] = replace(report, embedding=probe.embedding, inputs=probe.inputs) if probe else report
+
+    heads = measure_heads(model, tokens, targets, on_pass)
+    return InsideReport(heads, units.shares() if units else None, without if keep else None)

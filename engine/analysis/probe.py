@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..model import Analysis
 from ..runtime.backend import to_numpy
 from ..training.reports import ProbeReport
 from .embedding_space import pca_2d
@@ -16,13 +17,17 @@ def look(model, tokens, targets, knockout: tuple[int, int] | None = None, spaces
     (layer, head) left out, 0-based). spaces: also project the embedding space (an SVD of
     the (V, C) embedding: the one part whose cost grows with the vocabulary)."""
     seen = model.analyze(tokens, knockout=knockout)
-    tokens = np.asarray(tokens)[0]  # (T,)
+    return probe_report(model, seen, np.asarray(tokens)[0], np.asarray(targets)[0], knockout, spaces)
+
+
+def probe_report(model, seen: Analysis, tokens, targets, knockout=None, spaces: bool = True) -> ProbeReport:
+    """The ProbeReport of one sequence's Analysis (batch of one), its tokens and targets (T,)."""
     embedding = inputs = None
     if spaces:
         embed = to_numpy(model.params["embed"])  # (V, C)
         embedding = pca_2d(embed)
         inputs = pca_2d(embed[tokens] + to_numpy(model.pe[: len(tokens)]))  # (T, C): the first block's input
     return ProbeReport(
-        tokens=tokens, targets=np.asarray(targets)[0], probs=seen.probs[0], attention=seen.attention[:, 0],
+        tokens=tokens, targets=targets, probs=seen.probs[0], attention=seen.attention[:, 0],
         scores=seen.scores[:, 0], lens=seen.lens[:, 0], embedding=embedding, inputs=inputs, knockout=knockout,
     )  # fmt: skip

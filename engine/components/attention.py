@@ -53,11 +53,12 @@ def softmax_backward(dprobs, probs):
     return dprobs
 
 
-def forward(x, p: dict, n_heads: int, causal: bool, knockout: int | None = None):
+def forward(x, p: dict, n_heads: int, causal: bool, head_mask=None):
     """x (B, T, C) -> y (B, T, C), cache.
 
-    knockout: a head whose output slice is set to zero before the output projection, as if
-    it were not there (the lab's analysis of what each head does; never used in training)."""
+    head_mask (B, H), if given: each head's output multiplied by it before the output
+    projection, sequence by sequence; 0 knocks the head out, as if it were not there (the
+    lab's analysis of what each head does; never used in training)."""
     xp = array_module(x)
     B, T, C = x.shape
     H, D = n_heads, C // n_heads
@@ -74,8 +75,8 @@ def forward(x, p: dict, n_heads: int, causal: bool, knockout: int | None = None)
     probs = softmax(scores)  # (B, H, T, T)
     heads = xp.empty((B, T, H, D), dtype=x.dtype)  # laid out as concat_h: head h in columns h*D:(h+1)*D
     xp.matmul(probs, v, out=heads.transpose(0, 2, 1, 3))  # (B, H, T, D) written in place
-    if knockout is not None:
-        heads[:, :, knockout] = 0.0  # (B, T, D) of the knocked-out head: wo never sees it
+    if head_mask is not None:
+        heads *= head_mask[:, None, :, None]  # (B, 1, H, 1): wo never sees a knocked-out head
     heads2d = heads.reshape(B * T, C)  # (B*T, C) heads side by side
     y = heads2d @ p["wo"]  # (B*T, C)
     y += p["bo"]

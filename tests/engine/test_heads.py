@@ -183,3 +183,21 @@ def test_measure_heads_agrees_with_independent_computations(name):
     assert [(r["layer"], r["head"]) for r in records] == [
         (layer + 1, head + 1) for layer in range(model.cfg.n_layers) for head in range(model.cfg.n_heads)
     ]
+
+
+def test_the_look_inside_sees_the_probe_sample_without_each_head_as_a_model_without_its_rows():
+    from engine import TrainConfig
+    from engine.analysis.inside import look_inside
+    from engine.training.tasks import make_task
+
+    model = model_of(dict(n_heads=2, n_layers=2, seq_len=6, causal=True))
+    task = make_task(TrainConfig(task="copy", samples=40, val_samples=40), model.cfg.vocab_size, model.cfg.seq_len)
+    inside = look_inside(model, task)
+    sample = task.probe()[0]
+    for (layer, head), report in inside.knocked.items():
+        reference = without_head(model, layer, head).analyze(sample)
+        np.testing.assert_allclose(report.probs, reference.probs[0], rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(report.lens, reference.lens[:, 0], rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(report.attention, reference.attention[:, 0], rtol=1e-10, atol=1e-12)
+        assert report.knockout == (layer, head)
+    assert inside.heads.sequences == len(task.val_tokens)  # 40 sequences of 6: under 256 positions
