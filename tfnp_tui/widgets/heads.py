@@ -89,14 +89,14 @@ class HeadsPanel(Panel, PanelScroll):
         width = self.scrollable_content_region.width - 1  # the scrollbar's column
         narrow = width < 41  # 80x24: shorter names and numbers
         wide = width >= 57  # room for the loss column
-        fixed = 33 if narrow else 41  # the columns below, history aside
+        fixed = 34 if narrow else 41  # the columns below, history aside
         spark = max(0, min(24, width - fixed - 1 - (10 if wide else 0)))
         spark = spark if spark >= 4 else 0
-        name_w, ent_w, score_w, acc_w = (5, 4, 4, 6) if narrow else (6, 7, 5, 7)
+        name_w, ent_w, score_w, acc_w = (5, 4, 5, 6) if narrow else (6, 7, 5, 7)
         history = f"{'history'[:spark]:<{spark}} " if spark else ""
-        text = Text(f"  {'head':<{name_w}}{'bits' if narrow else 'entropy':>{ent_w}} {history}{'pattern':<10}"
-                    f"{'score':>{score_w}}{'Δacc w/o':>{acc_w + 2}}" + (f" {'Δloss w/o':>9}" if wide else "") + "\n",
-                    style="dim")  # fmt: skip
+        entropy, acc = ("bits", "Δacc") if narrow else ("entropy", "Δacc w/o")
+        header = f"  {'head':<{name_w}}{entropy:>{ent_w}} {history}{'pattern':<10}{'score':>{score_w}}"
+        text = Text(header + f"{acc:>{acc_w + 2}}" + (f" {'Δloss w/o':>9}" if wide else "") + "\n", style="dim")
         entropies = self.history(frame)
         for i, h in enumerate(report.heads):
             shown = (h.layer, h.head) == (frame.view.layer, frame.view.head)
