@@ -63,3 +63,8 @@ def log_bar(value: float, low: float, high: float, width: int) -> str:
 def probability(p: float) -> str:
     """A probability in three characters: .97, 1.0, .00."""
     return "1.0" if p >= 0.995 else f"{p:.2f}"[1:]
+
+
+def fitting(width: int, *choices: str) -> str:
+    """The first of `choices` (the longest first) that fits in `width` columns, else the last."""
+    return next((words for words in choices if len(words) <= width), choices[-1])

@@ -32,7 +32,7 @@ from engine.training.reports import EpochReport
 
 from ..messages import Progress
 from ..view import Frame
-from .glyphs import SPARKS, log_bar, sparkline
+from .glyphs import SPARKS, fitting, log_bar, sparkline
 from .panel import Panel, PanelScroll, TextBlock
 
 VANISH, EXPLODE = 1e-8, 1e3
@@ -76,14 +76,13 @@ def is_matrix(name: str) -> bool:
 def band_legend(width: int) -> Text:
     """The line that says what the band markers mean, as long as fits in width."""
     low, high, middle = (f"{v:.0e}".replace("e-0", "e-") for v in (*UPDATE_BAND, math.prod(UPDATE_BAND) ** 0.5))
-    for words in (
+    words = fitting(
+        width,
         f"upd/w of weight matrices: · within {low}..{high} (≈{middle} healthy), ↓ below, ↑ above",
         f"upd/w of matrices: · in {low}..{high}, ↓ below, ↑ above",
         f"upd/w · in {low}..{high} ↓ below ↑ above",
         f"upd/w ·{low}..{high} ↓below ↑above",
-    ):
-        if len(words) <= width:
-            break
+    )
     text = Text(words, style="dim")
     for symbol, style in BAND_STYLES.items():
         text.highlight_words([symbol], style)
@@ -266,12 +265,11 @@ class GradientPanel(Panel, PanelScroll):
 def probe_line(sequences: int, seq_len: int, width: int) -> Text:
     """What the dead units are counted on, as long as fits in width."""
     positions = sequences * seq_len
-    for words in (
+    words = fitting(
+        width,
         f"dead ReLU units: ≤ 0 at all {positions} positions of the probe batch ({sequences} validation sequences)",
         f"dead ReLU: ≤ 0 at all {positions} probe positions ({sequences} val seqs)",
         f"dead ReLU: ≤ 0 at all {positions} probe positions",
         f"dead ReLU ({positions} probe positions)",
-    ):
-        if len(words) <= width:
-            break
+    )
     return Text(words, style="dim")
