@@ -17,8 +17,9 @@ every use goes through ENGINE: a planted bug has the engine alone (two checks ne
 overlap), and code that needs it clean waits for a bug to be taken out and keeps bugs out
 while it works: a clean check (`planted(None)`) and each of the lab's training steps
 (`kept_clean`, tfnp_tui/session.py), so no step runs on a broken backward pass. Clean users
-share the engine: a clean check does not hold training up. Only backward passes are
-patched: forward passes (probes, evaluation) run as they are.
+share the engine: a clean check does not hold training up (unless a bug is waiting behind
+it: a waiting bug goes first). Only backward passes are patched: forward passes (probes,
+evaluation) run as they are.
 
 docs/backprop.md ("Bugs to catch") says which tensors each bug breaks, and why.
 """
@@ -151,7 +152,8 @@ BUGS: dict[str, Bug] = {
 class EngineUse:
     """Who relies on the engine: a planted bug has it alone; any number of users that need it
     clean (training steps, clean checks) share it, and no bug is planted while one of them
-    is at work. A bug waiting to be planted goes before users that come after it."""
+    is at work. A bug waiting to be planted goes before users that come after it. Not
+    re-entrant: a thread never nests these blocks (one inside the other would wait on itself)."""
 
     def __init__(self) -> None:
         self.changed = threading.Condition()
@@ -164,8 +166,10 @@ class EngineUse:
         """Wait until nobody relies on the engine, and keep it to oneself (to plant a bug)."""
         with self.changed:
             self.bugs_waiting += 1
-            self.changed.wait_for(lambda: not self.bug_in and self.clean_users == 0)
-            self.bugs_waiting -= 1
+            try:
+                self.changed.wait_for(lambda: not self.bug_in and self.clean_users == 0)
+            finally:  # also when the wait is interrupted (Ctrl+C)
+                self.bugs_waiting -= 1
             self.bug_in = True
         try:
             yield
@@ -196,8 +200,9 @@ ENGINE = EngineUse()  # the patches are process-wide: every planter and every cl
 
 def kept_clean(seconds: float) -> AbstractContextManager[bool]:
     """Wait up to `seconds` for the engine to be clean. Inside the block: True when it is (and
-    no bug can be planted until the block ends), False when a bug stayed planted all that
-    time. For a loop that must stay stoppable while it waits (the lab's training thread)."""
+    no bug can be planted until the block ends), False when a bug stayed planted, or waiting
+    to be, all that time. For a loop that must stay stoppable while it waits (the lab's
+    training thread)."""
     return ENGINE.clean(seconds)
 
 

@@ -153,6 +153,8 @@ class TransformerEncoder:
         tokens = self._tokens(tokens)
         B, T = tokens.shape
         if knockout is not None:
+            if head_mask is not None:
+                raise ValueError("give a knockout or a head_mask, not both")
             head_mask = self.xp.ones((cfg.n_layers, B, cfg.n_heads), dtype=cfg.dtype)
             head_mask[knockout[0], :, knockout[1]] = 0
         x, c_embed = embedding.forward(tokens, P["embed"])  # (B, T, C), a fresh array

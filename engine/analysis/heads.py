@@ -166,37 +166,51 @@ class HeadsReport:
 def measure_heads(model, tokens: np.ndarray, targets: np.ndarray, on_pass=None) -> HeadsReport:
     """Every head's entropy, patterns and knock-out effect on tokens, targets (N, T).
 
-    Each forward pass holds a batch once for the whole model and once more for each head,
-    with that head knocked out (a head mask per copy): one pass instead of one per head.
-    on_pass(logits, cache, n), if given, sees every pass: copy k of its batch of n sequences
-    is rows k*n:(k+1)*n, copy 0 the whole model, copy 1 + layer*H + head without that head."""
-    cfg, xp = model.cfg, model.xp
-    L, H = cfg.n_layers, cfg.n_heads
-    knocked = [(layer, head) for layer in range(L) for head in range(H)]
-    copies = 1 + len(knocked)
-    sums = [[HeadSums() for _ in range(H)] for _ in range(L)]
-    tallies = [Tally(xp) for _ in range(copies)]  # the whole model, then without each head
-    step = max(1, eval_batch_size(tokens.shape[1]) // copies)
+    A forward pass holds a batch several times over, once for each model it measures: the
+    whole model (None) and the model without one head ((layer, head), a head mask per copy),
+    as many copies as eval_batch_size(T) sequences allow: one pass where there would be one
+    per head, and never more positions than an evaluation pass holds.
+    on_pass(logits, cache, n, models, first), if given, sees every pass: copy k of its n
+    sequences, rows k*n:(k+1)*n, is models[k]; first: the pass holds the first sequences."""
+    cfg = model.cfg
+    heads = [(layer, head) for layer in range(cfg.n_layers) for head in range(cfg.n_heads)]
+    per_pass = eval_batch_size(tokens.shape[1])  # sequences, all copies together
+    models: list = [None, *heads]
+    groups = [models[j : j + per_pass] for j in range(0, len(models), per_pass)]  # ... per pass
+    step = max(1, per_pass // len(groups[0]))
+    sums = {lh: HeadSums() for lh in heads}
+    tallies = {m: Tally(model.xp) for m in models}
     for i in range(0, len(tokens), step):
-        batch, answers = tokens[i : i + step], targets[i : i + step]
-        n = len(batch)
-        mask = xp.ones((L, copies * n, H), dtype=cfg.dtype)  # (L, copies*n, H)
-        for k, (layer, head) in enumerate(knocked, 1):
-            mask[layer, k * n : (k + 1) * n, head] = 0
-        logits, cache = model.forward(np.tile(batch, (copies, 1)), head_mask=mask)  # (copies*n, T, V)
-        for k, tally in enumerate(tallies):
-            tally.add(logits[k * n : (k + 1) * n], answers)
-        for layer, block in enumerate(cache.blocks):
-            weights = to_numpy(block.attn.probs[:n])  # (n, H, T, T) the whole model's
-            for head in range(H):
-                sums[layer][head].add(weights[:, head], cfg.causal)
-        if on_pass is not None:
-            on_pass(logits, cache, n)
-    base_loss, base_acc = tallies[0].result()
-    heads = []
-    for (layer, head), tally in zip(knocked, tallies[1:]):
-        s = sums[layer][head]
+        for group in groups:
+            batch, answers = tokens[i : i + step], targets[i : i + step]
+            _measure_pass(model, batch, answers, group, sums, tallies, on_pass, first=i == 0)
+    base_loss, base_acc = tallies[None].result()
+    report = []
+    for layer, head in heads:
+        s = sums[(layer, head)]
         scores = s.scores()
         pattern, score = name_pattern(scores)
-        heads.append(HeadStats(layer, head, s.entropy_bits(), scores, pattern, score, *tally.result()))
-    return HeadsReport(heads, base_loss, base_acc, len(tokens), cfg.causal)
+        loss, acc = tallies[(layer, head)].result()
+        report.append(HeadStats(layer, head, s.entropy_bits(), scores, pattern, score, loss, acc))
+    return HeadsReport(report, base_loss, base_acc, len(tokens), cfg.causal)
+
+
+def _measure_pass(model, batch, answers, models: list, sums: dict, tallies: dict, on_pass, first: bool) -> None:
+    """One forward pass of `batch` once for each of `models` (None: the whole model, or a
+    (layer, head) knocked out): every copy's loss and accuracy, and the whole model's
+    attention. Its activations are freed when it returns, before the next pass."""
+    cfg, n = model.cfg, len(batch)
+    mask = np.ones((cfg.n_layers, len(models) * n, cfg.n_heads), dtype=cfg.dtype)  # (L, copies*n, H)
+    for k, knocked in enumerate(models):
+        if knocked is not None:
+            mask[knocked[0], k * n : (k + 1) * n, knocked[1]] = 0
+    logits, cache = model.forward(np.tile(batch, (len(models), 1)), head_mask=model.xp.asarray(mask))
+    for k, m in enumerate(models):
+        tallies[m].add(logits[k * n : (k + 1) * n], answers)
+    if models[0] is None:
+        for layer, block in enumerate(cache.blocks):
+            weights = to_numpy(block.attn.probs[:n])  # (n, H, T, T) the whole model's
+            for head in range(cfg.n_heads):
+                sums[(layer, head)].add(weights[:, head], cfg.causal)
+    if on_pass is not None:
+        on_pass(logits, cache, n, models, first)

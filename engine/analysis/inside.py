@@ -55,19 +55,22 @@ def look_inside(model, task, probe: ProbeReport | None = None) -> InsideReport:
     cfg = model.cfg
     tokens, targets = probe_batch(task)
     sample, answers = task.probe()  # the first sequence of the probe batch
-    knocked = [(layer, head) for layer in range(cfg.n_layers) for head in range(cfg.n_heads)]
     keep = knocked_bytes(cfg) <= KEEP_KNOCKED_BYTES
     units = DeadUnits() if cfg.activation == "relu" else None
     without: dict[tuple[int, int], ProbeReport] = {}
 
-    def on_pass(logits, cache, n: int) -> None:
-        if units is not None:
-            units.add(cache, slice(0, n))  # the whole model's copy
-        if keep and not without:  # the first pass: copy k starts with the sample without head k
-            for k, lh in enumerate(knocked, 1):
+    def sample_without_each_head(logits, cache, n: int, models: list, first: bool) -> None:
+        for k, knocked in enumerate(models):
+            if knocked is not None and first:  # copy k starts with the sample, without that head
                 seen = model.analysis_of(logits, cache, slice(k * n, k * n + 1))
-                report = probe_report(model, seen, sample[0], answers[0], lh, spaces=False)
-                without[lh] = replace(report, embedding=probe.embedding, inputs=probe.inputs) if probe else report
+                report = probe_report(model, seen, sample[0], answers[0], knocked, spaces=False)
+                without[knocked] = replace(report, embedding=probe.embedding, inputs=probe.inputs) if probe else report
+
+    def on_pass(logits, cache, n: int, models: list, first: bool) -> None:
+        if units is not None and models[0] is None:
+            units.add(cache, slice(0, n))  # the whole model's copy
+        if keep:
+            sample_without_each_head(logits, cache, n, models, first)
 
     heads = measure_heads(model, tokens, targets, on_pass)
     return InsideReport(heads, units.shares() if units else None, without if keep else None)

@@ -58,7 +58,7 @@ def forward(x, p: dict, n_heads: int, causal: bool, head_mask=None):
 
     head_mask (B, H), if given: each head's output multiplied by it before the output
     projection, sequence by sequence; 0 knocks the head out, as if it were not there (the
-    lab's analysis of what each head does; never used in training)."""
+    lab's analysis of what each head does; never used in training: backward ignores it)."""
     xp = array_module(x)
     B, T, C = x.shape
     H, D = n_heads, C // n_heads

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from engine import ModelConfig, TransformerEncoder
+from engine.analysis import heads
 from engine.analysis.heads import MIXED, PATTERNS, HeadSums, measure_heads, name_pattern
 
 CONFIGS = {
@@ -162,18 +163,32 @@ def test_a_head_split_between_two_patterns_is_called_mixed():
 @pytest.mark.parametrize("name", CONFIGS)
 def test_measure_heads_agrees_with_independent_computations(name):
     model = model_of(CONFIGS[name])
-    tokens, targets = data(model.cfg)
+    assert_heads_agree(model, *data(model.cfg))
+
+
+def test_measure_heads_over_several_passes_agrees_too():
+    model = model_of(dict(n_heads=2, n_layers=2, seq_len=64, d_model=16, d_ff=16))
+    assert_heads_agree(model, *data(model.cfg, n=60))  # 3 passes of 5 copies of 25 sequences
+
+
+def test_more_copies_than_a_pass_holds_are_measured_in_several_passes(monkeypatch):
+    monkeypatch.setattr(heads, "eval_batch_size", lambda T: 4)  # 9 copies (2 layers of 4 heads): passes of 4, 4, 1
+    model = model_of(dict(n_heads=4, n_layers=2, seq_len=6, d_model=16, d_ff=16))
+    assert_heads_agree(model, *data(model.cfg, n=5))
+
+
+def assert_heads_agree(model, tokens, targets):
     report = measure_heads(model, tokens, targets)
     maps = model.analyze(tokens).attention  # (L, N, H, T, T)
     T = model.cfg.seq_len
     assert (report.base_val_loss, report.base_val_acc) == pytest.approx(loss_and_acc(model.forward(tokens)[0], targets))
+    first = 1 if model.cfg.causal else 0  # a causal row 0 has one key: it does not count
+    t = np.arange(first, T)
+    scale = np.log2(T) / np.log2(t + 1) if model.cfg.causal else np.ones(len(t))  # (rows,)
     for h in report.heads:
-        a = maps[h.layer, :, h.head]  # (N, T, T)
-        rows = range(1, T) if model.cfg.causal else range(T)
-        scale = {t: np.log2(T) / np.log2(t + 1) if model.cfg.causal else 1.0 for t in rows}
-        entropy = np.mean([-(a[n, t] * np.log2(np.where(a[n, t] > 0, a[n, t], 1))).sum() * scale[t]
-                           for n in range(len(a)) for t in rows])  # fmt: skip
-        assert h.entropy_bits == pytest.approx(entropy, rel=1e-9)
+        a = maps[h.layer, :, h.head][:, first:]  # (N, rows, T)
+        bits = -(a * np.log2(np.where(a > 0, a, 1))).sum(axis=-1)  # (N, rows)
+        assert h.entropy_bits == pytest.approx((bits * scale).mean(), rel=1e-9)
         logits = without_head(model, h.layer, h.head).forward(tokens)[0]
         assert (h.val_loss, h.val_acc) == pytest.approx(loss_and_acc(logits, targets), rel=1e-9)
     records = report.records()
@@ -185,8 +200,12 @@ def test_measure_heads_agrees_with_independent_computations(name):
     ]
 
 
-def test_the_look_inside_sees_the_probe_sample_without_each_head_as_a_model_without_its_rows():
+@pytest.mark.parametrize("per_pass", [None, 3])  # 3: a batch of one sequence in passes of 3, 2 copies
+def test_the_look_inside_sees_the_probe_sample_without_each_head_as_a_model_without_its_rows(per_pass, monkeypatch):
+    if per_pass:
+        monkeypatch.setattr(heads, "eval_batch_size", lambda T: per_pass)
     from engine import TrainConfig
+    from engine.analysis.health import dead_relu_share
     from engine.analysis.inside import look_inside
     from engine.training.tasks import make_task
 
@@ -201,3 +220,4 @@ def test_the_look_inside_sees_the_probe_sample_without_each_head_as_a_model_with
         np.testing.assert_allclose(report.attention, reference.attention[:, 0], rtol=1e-10, atol=1e-12)
         assert report.knockout == (layer, head)
     assert inside.heads.sequences == len(task.val_tokens)  # 40 sequences of 6: under 256 positions
+    assert inside.dead_relu == dead_relu_share(model, task.val_tokens)  # one pass, or 40 of them

@@ -89,7 +89,7 @@ class HeadsPanel(Panel, PanelScroll):
         width = self.scrollable_content_region.width - 1  # the scrollbar's column
         narrow = width < 41  # 80x24: shorter names and numbers
         wide = width >= 57  # room for the loss column
-        fixed = 34 if narrow else 41  # the columns below, history aside
+        fixed = 35 if narrow else 40  # the columns below, history aside
         spark = max(0, min(24, width - fixed - 1 - (10 if wide else 0)))
         spark = spark if spark >= 4 else 0
         name_w, ent_w, score_w, acc_w = (5, 4, 5, 6) if narrow else (6, 7, 5, 7)
