@@ -114,16 +114,17 @@ class TrainingSession:
                 self.post(ToolFailed(f"{target.__name__.strip('_')} failed: {type(err).__name__}: {err}"))
 
         thread = threading.Thread(target=guarded, daemon=True)
+        thread.start()  # before join() can see it
         self._helpers = [t for t in self._helpers if t.is_alive()] + [thread]
-        thread.start()
         return thread
 
     def _start(self, mode: str) -> None:
         if self.running:
             return
         previous, self._stop = self._thread, threading.Event()
-        self._thread = threading.Thread(target=self._train, args=(mode, previous, self._stop), daemon=True)
-        self._thread.start()
+        thread = threading.Thread(target=self._train, args=(mode, previous, self._stop), daemon=True)
+        thread.start()  # before join() can see it: a thread not yet started cannot be joined
+        self._thread = thread
         self.post(RunState(self.generation, True))
 
     def _train(self, mode: str, previous: threading.Thread | None, stop: threading.Event) -> None:
