@@ -43,6 +43,11 @@ async def test_b_and_B_plant_a_bug_and_the_box_shows_the_check_fail():
         assert "the planted bug breaks 6 of 20 tensors: embed, layers.0.attn.wq" in text
         assert "gradient check with softmax-no-rowsum planted: 6 FAIL" in text  # the status line under the box
         assert attention.softmax_backward is not softmax_backward_no_rowsum  # taken out again
+        await pilot.resize_terminal(80, 24)  # the box at the smallest size: b still plants, B goes back
+        await press(pilot, "b")
+        await shown(pilot, "planted bug: layernorm-no-mean", "the planted bug breaks")
+        await press(pilot, "B", "B")
+        assert "no bug planted" in await shown(pilot, "no bug planted", "all 20 tensors pass")
 
 
 def test_no_training_step_runs_on_a_planted_bug_and_nothing_else_waits_for_it(monkeypatch):
