@@ -1,5 +1,6 @@
-"""The command line: flags -> ModelConfig and TrainConfig -> a Trainer, then either the lab
-or (--headless) a plain training run in the terminal.
+"""The command line: flags (flags.py) -> ModelConfig and TrainConfig -> a Trainer, then the
+mode they ask for: the lab, a plain training run in the terminal (--headless), the gradient
+check (--gradcheck) or the heads' table (--inspect-heads).
 
 Every mistake a user can make here (a bad flag, a missing data file, a checkpoint of
 another model, a GPU that is not there) ends in one line on stderr and exit status 2.
@@ -12,10 +13,8 @@ import os
 import sys
 from dataclasses import fields
 
-from engine import ModelConfig, TrainConfig, __version__
-from engine.bugs import BUGS
-from engine.bugs import unknown as unknown_bug
-from engine.config import ACTIVATIONS, DEVICES, DTYPES, OPTIMIZERS, SCHEDULES, TASKS, model_defaults
+from engine import ModelConfig, TrainConfig
+from engine.config import model_defaults
 from engine.runtime.backend import DeviceError, keep_freed_memory
 from engine.runtime.memory import available_bytes, training_bytes
 from engine.training.checkpoint import PARAMETER_FREE, Checkpoint, CheckpointError
@@ -25,134 +24,10 @@ from engine.training.tasks import TaskError, make_task
 from engine.training.trainer import Trainer
 
 from .files import files_problem
-from .setup import DEFAULT_SAVE, PROG, Setup
+from .flags import MODEL_FLAGS, TRAIN_FLAGS, UsageError, build_parser, check_modes, given, name_flag
+from .setup import PROG, Setup
 
-
-class UsageError(Exception):
-    """A mistake in what the user asked for: printed as one line, exit status 2."""
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse, but an error is one line (no usage block) and exit status 2."""
-
-    def error(self, message: str):
-        raise UsageError(message)
-
-
-class ConfigFlags(dict):
-    """config field -> flag, filled as each flag is added (its dest is the field it sets), so
-    a flag's name is written once: in its add_argument call."""
-
-    def add(self, group, flag: str, **kwargs) -> None:
-        self[group.add_argument(flag, **kwargs).dest] = flag
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = Parser(
-        prog=PROG,
-        description="Train a hand-written NumPy Transformer encoder and watch it learn.",
-        epilog="Defaults reproduce the original setup: task next, vocabulary 20, sequence length 4, "
-        "d_model 32, d_ff 64, 1 head, 1 post-LN layer, ReLU, SGD. Every other task has defaults of its own "
-        "that make it learn; the first line of a run says what was chosen.",
-    )
-    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--headless", action="store_true", help="train in the terminal without the lab")
-    mode.add_argument(
-        "--gradcheck",
-        action="store_true",
-        help="check every gradient of the model (or --load) against finite differences, print the "
-        "table and exit: 0 if all pass, 1 if any fails",
-    )
-    mode.add_argument(
-        "--inspect-heads",
-        action="store_true",
-        help="print what each attention head of the model (--load) does on its validation set: entropy, "
-        "pattern, and the loss and accuracy with the head knocked out",
-    )
-    p.add_argument("--json", action="store_true", help="with --inspect-heads: one JSON object per head")
-    p.add_argument(
-        "--inject",
-        metavar="BUG",
-        help="with --gradcheck: plant one classic backprop bug for the check ('--inject list' names them)",
-    )
-    model, train = p.model_flags, p.train_flags = ConfigFlags(), ConfigFlags()
-    g = p.add_argument_group("task")
-    train.add(g, "--task", choices=TASKS, help="what to learn (default next)")
-    train.add(g, "--data", metavar="FILE", help="UTF-8 text file for --task text")
-    train.add(g, "--samples", type=int, metavar="N", help="training sequences (default per task)")
-    train.add(g, "--val-samples", type=int, metavar="N", help="held-out sequences (default per task)")
-    g = p.add_argument_group("model")
-    model.add(
-        g, "--vocab", dest="vocab_size", type=int, metavar="V", help="vocabulary size (default 20; text: from the file)"
-    )
-    model.add(g, "--seq-len", type=int, metavar="T", help="sequence length (default 4; text 32)")
-    model.add(g, "--d-model", type=int, metavar="C", help="model width (default 32; text 64)")
-    model.add(g, "--heads", dest="n_heads", type=int, metavar="H", help="attention heads (default 1; text 4)")
-    model.add(g, "--layers", dest="n_layers", type=int, metavar="L", help="encoder layers (default 1; text 2)")
-    model.add(g, "--d-ff", type=int, metavar="F", help="feed-forward width (default 64; text 128)")
-    model.add(
-        g,
-        "--causal",
-        action=argparse.BooleanOptionalAction,
-        help="mask attention to later positions (default: on for text only)",
-    )
-    model.add(
-        g,
-        "--norm-first",
-        action=argparse.BooleanOptionalAction,
-        help="pre-LN blocks and a final LayerNorm (default: post-LN; text: pre-LN)",
-    )
-    model.add(g, "--activation", choices=ACTIVATIONS, help="feed-forward activation (default relu)")
-    model.add(g, "--dtype", choices=DTYPES, help="float32 (default) or float64")
-    g = p.add_argument_group("training")
-    train.add(
-        g,
-        "--optimizer",
-        choices=OPTIMIZERS,
-        help="default per task: sgd for next, adam for copy, reverse and sort, adamw for text",
-    )
-    train.add(
-        g, "--lr", type=float, help="learning rate (default: the task's; another optimizer's own: sgd 0.01, adam 1e-3)"
-    )
-    train.add(g, "--weight-decay", type=float, metavar="WD", help="AdamW's decoupled decay (default 0.01)")
-    train.add(g, "--batch-size", type=int, metavar="B", help="sequences per step (default per task)")
-    train.add(g, "--epochs", type=int, metavar="N", help="epochs to train (default per task)")
-    train.add(g, "--seed", type=int, help="seeds the model, the data and the shuffling (default 0)")
-    train.add(g, "--clip", type=float, metavar="NORM", help="clip the global gradient norm (default 0: off)")
-    train.add(
-        g, "--schedule", choices=SCHEDULES, help="learning-rate schedule (default constant; cosine for sort and text)"
-    )
-    train.add(g, "--warmup", type=int, metavar="STEPS", help="linear warm-up steps (default 0)")
-    train.add(g, "--device", choices=DEVICES, help="cpu (default) or gpu (needs CuPy)")
-    g = p.add_argument_group("files")
-    g.add_argument("--save", metavar="FILE", help=f"checkpoint to write (lab default {DEFAULT_SAVE})")
-    g.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="let --save replace an existing file this run did not --load, and --metrics-out a file that "
-        "is not a metrics file (refused without it)",
-    )
-    g.add_argument("--load", metavar="FILE", help="checkpoint to start from")
-    g.add_argument("--metrics-out", metavar="FILE", help="write one JSON line per epoch")
-    return p
-
-
-def given(args: argparse.Namespace, flags: dict[str, str]) -> dict:
-    """{config field: value} for the flags the user actually typed."""
-    return {field: getattr(args, field) for field in flags if getattr(args, field) is not None}
-
-
-_FLAGS = build_parser()
-MODEL_FLAGS, TRAIN_FLAGS = _FLAGS.model_flags, _FLAGS.train_flags  # config field -> flag
-
-
-def name_flag(err: Exception) -> str:
-    """'lr: must be positive' -> '--lr: must be positive'."""
-    text = str(err)
-    field, sep, rest = text.partition(": ")
-    flag = MODEL_FLAGS.get(field) or TRAIN_FLAGS.get(field)
-    return f"{flag}: {rest}" if sep and flag else text
+__all__ = ["build", "build_parser", "main", "run"]
 
 
 def build(args: argparse.Namespace) -> Setup:
@@ -271,16 +146,6 @@ def fit_model_to_task(model_kw: dict, model_given: dict, task) -> dict:
     return model_kw
 
 
-def check_inject(args: argparse.Namespace) -> None:
-    """--inject names a bug of engine/bugs.py, and comes with --gradcheck."""
-    if args.inject is None:
-        return
-    if not args.gradcheck:
-        raise UsageError("--inject: only with --gradcheck (or --inject list)")
-    if args.inject not in BUGS:
-        raise UsageError(f"--inject: {unknown_bug(args.inject)}")
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `tfnp-tui` and `python -m tfnp_tui`."""
     try:
@@ -301,9 +166,7 @@ def run(argv: list[str]) -> int:
             from .check import list_bugs
 
             return list_bugs()
-        check_inject(args)
-        if args.json and not args.inspect_heads:
-            raise UsageError("--json: only with --inspect-heads")
+        check_modes(args)
         setup = build(args)
     except SystemExit as done:  # --help and --version print and stop here
         return int(done.code or 0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import deque
 
-from engine.analysis.inside import KEEP_KNOCKED_BYTES, knocked_bytes, probe_bytes
+from engine.analysis.inside import keeps_knocked, knocked_bytes, probe_bytes
 from engine.model import TransformerEncoder
 from engine.training.reports import EpochReport
 
@@ -17,7 +17,7 @@ def capacity_for(model: TransformerEncoder, budget_bytes: int = BUDGET_BYTES) ->
     probabilities after each layer, the embedding space), two numbers per tensor, and the
     look inside (the probe without each head, when kept); between 20 and 2000 epochs."""
     cfg = model.cfg
-    knocked = knocked_bytes(cfg) if knocked_bytes(cfg) <= KEEP_KNOCKED_BYTES else 0
+    knocked = knocked_bytes(cfg) if keeps_knocked(cfg) else 0
     per_epoch = probe_bytes(cfg) + knocked + 8 * 2 * len(model.params) + 256 * cfg.n_layers * cfg.n_heads + 2048
     return max(20, min(2000, budget_bytes // per_epoch))
 

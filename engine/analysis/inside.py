@@ -47,6 +47,11 @@ def knocked_bytes(cfg) -> int:
     return cfg.n_layers * cfg.n_heads * probe_bytes(cfg)
 
 
+def keeps_knocked(cfg) -> bool:
+    """Whether each epoch keeps the probe sample without each head (small enough to)."""
+    return knocked_bytes(cfg) <= KEEP_KNOCKED_BYTES
+
+
 def look_inside(model, task, probe: ProbeReport | None = None) -> InsideReport:
     """The look inside `model` on `task`'s probe batch, in the passes of measure_heads: they
     hold the probe sample (the batch's first sequence) without each head too. The sample's
@@ -55,7 +60,7 @@ def look_inside(model, task, probe: ProbeReport | None = None) -> InsideReport:
     cfg = model.cfg
     tokens, targets = probe_batch(task)
     sample, answers = task.probe()  # the first sequence of the probe batch
-    keep = knocked_bytes(cfg) <= KEEP_KNOCKED_BYTES
+    keep = keeps_knocked(cfg)
     units = DeadUnits() if cfg.activation == "relu" else None
     without: dict[tuple[int, int], ProbeReport] = {}
 

@@ -56,7 +56,7 @@ class Panel(Noted):
     """Mixed into every panel widget, before its Textual base class: the lab's interface."""
 
     TITLE = ""  # the border title
-    SHOWN_BY = ""  # a panel that shares its slot: the View field that brings it forward (panels.py)
+    SHOWN_BY = ""  # a panel that shares its slot: the View field that brings it forward (app.py: PANELS)
 
     def __init__(self, lab: LabInfo, **kwargs) -> None:
         super().__init__(**kwargs)
