@@ -135,6 +135,8 @@ class TrainConfig:
     schedule: str | None = None  # constant | cosine (decays to 0 over the run)
     warmup: int = 0  # steps of linear warm-up from 0 to lr
     device: str = "cpu"  # cpu | gpu (CuPy)
+    dropout: float = 0.0  # P: dropout on attention weights and before each residual add, training only
+    patience: int = 0  # stop after this many epochs without a new best validation loss; 0: never
 
     def __post_init__(self) -> None:
         _one_of(self, "task", TASKS)
@@ -150,13 +152,19 @@ class TrainConfig:
             lr = own_lr if self.optimizer == defaults["optimizer"] else LR_DEFAULTS[self.optimizer]
             object.__setattr__(self, "lr", lr)
         _positive_int(self, "samples", "val_samples", "batch_size", "epochs")
-        _real(self, "lr", "momentum", "beta1", "beta2", "eps", "weight_decay", "clip")
+        _real(self, "lr", "momentum", "beta1", "beta2", "eps", "weight_decay", "clip", "dropout")
         _require(self.lr > 0, "lr", f"must be positive, got {self.lr}")
         _require(0 <= self.momentum < 1, "momentum", f"must be in [0, 1), got {self.momentum}")
         _require(0 <= self.beta1 < 1, "beta1", f"must be in [0, 1), got {self.beta1}")
         _require(0 <= self.beta2 < 1, "beta2", f"must be in [0, 1), got {self.beta2}")
         _require(self.eps > 0, "eps", f"must be positive, got {self.eps}")
         _require(self.weight_decay >= 0, "weight_decay", "must not be negative")
+        _require(0 <= self.dropout < 1, "dropout", f"must be in [0, 1), got {self.dropout}")
+        _require(
+            isinstance(self.patience, int) and self.patience >= 0,
+            "patience",
+            f"must be a whole number of epochs >= 0 (0: never stop early), got {self.patience!r}",
+        )
         _require(self.clip >= 0, "clip", f"must not be negative (0 turns it off), got {self.clip}")
         _require(
             isinstance(self.warmup, int) and self.warmup >= 0,

@@ -160,6 +160,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(argv: list[str]) -> int:
     """Parse, build, and run the mode the flags ask for; the exit status."""
+    if argv[:1] == ["compare"]:  # a command of its own: tfnp-tui compare A.jsonl B.jsonl ...
+        from .compare import run_compare
+
+        return run_compare(argv[1:])
     try:
         args = build_parser().parse_args(argv)
         if args.inject == "list":
@@ -167,6 +171,14 @@ def run(argv: list[str]) -> int:
 
             return list_bugs()
         check_modes(args)
+        if args.generate is not None:  # these read the checkpoint alone: no task, no data file
+            from .generate import run_generate
+
+            return run_generate(args)
+        if args.export is not None:
+            from .export import run_export
+
+            return run_export(args)
         setup = build(args)
     except SystemExit as done:  # --help and --version print and stop here
         return int(done.code or 0)

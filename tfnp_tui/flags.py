@@ -56,6 +56,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="print what each attention head of the model (--load) does on its validation set: entropy, "
         "pattern, and the loss and accuracy with the head knocked out",
     )
+    mode.add_argument(
+        "--generate",
+        metavar="PROMPT",
+        help="print PROMPT and what the causal model of --load writes after it (see --tokens, --temperature, "
+        "--top-k, --seed)",
+    )
+    mode.add_argument(
+        "--export",
+        metavar="OUT",
+        help="write the weights of --load to OUT.safetensors under PyTorch's nn.TransformerEncoder names "
+        "(needs the [export] extra)",
+    )
     p.add_argument("--json", action="store_true", help="with --inspect-heads: one JSON object per head")
     p.add_argument(
         "--inject",
@@ -111,6 +123,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add(g, "--warmup", type=int, metavar="STEPS", help="linear warm-up steps (default 0)")
     train.add(g, "--device", choices=DEVICES, help="cpu (default) or gpu (needs CuPy)")
+    train.add(
+        g,
+        "--dropout",
+        type=float,
+        metavar="P",
+        help="dropout on the attention weights and before each residual add, in training only (default 0)",
+    )
+    train.add(
+        g,
+        "--patience",
+        type=int,
+        metavar="N",
+        help="stop after N epochs without a new best validation loss (default 0: never)",
+    )
+    g = p.add_argument_group("generation (with --generate)")
+    g.add_argument("--tokens", type=int, metavar="N", help="tokens to write after the prompt (default 200)")
+    g.add_argument(
+        "--temperature", type=float, metavar="T", help="divides the logits before sampling (default 1.0; 0: greedy)"
+    )
+    g.add_argument("--top-k", type=int, metavar="K", help="sample among the K most likely tokens (default 0: all)")
     g = p.add_argument_group("files")
     g.add_argument("--save", metavar="FILE", help=f"checkpoint to write (lab default {DEFAULT_SAVE})")
     g.add_argument(
@@ -121,6 +153,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument("--load", metavar="FILE", help="checkpoint to start from")
     g.add_argument("--metrics-out", metavar="FILE", help="write one JSON line per epoch")
+    g.add_argument(
+        "--compare",
+        metavar="FILE",
+        action="append",
+        help="in the lab: draw the curves of another run's --metrics-out file beside this one (repeatable)",
+    )
     return p
 
 
@@ -143,10 +181,19 @@ def name_flag(err: Exception) -> str:
 
 def check_modes(args: argparse.Namespace) -> None:
     """The flags that belong to one mode come with it: --inject (a bug of engine/bugs.py) with
-    --gradcheck, --json with --inspect-heads."""
+    --gradcheck, --json with --inspect-heads, --tokens, --temperature and --top-k with
+    --generate, --compare with the lab; --generate and --export need --load."""
     if args.inject is not None and not args.gradcheck:
         raise UsageError("--inject: only with --gradcheck (or --inject list)")
     if args.inject is not None and args.inject not in BUGS:
         raise UsageError(f"--inject: {unknown_bug(args.inject)}")
     if args.json and not args.inspect_heads:
         raise UsageError("--json: only with --inspect-heads")
+    for flag in ("tokens", "temperature", "top_k"):
+        if getattr(args, flag) is not None and args.generate is None:
+            raise UsageError(f"--{flag.replace('_', '-')}: only with --generate")
+    for mode in ("generate", "export"):
+        if getattr(args, mode) is not None and not args.load:
+            raise UsageError(f"--{mode}: give the model to use with --load FILE")
+    if args.compare and (args.headless or args.gradcheck or args.inspect_heads or args.generate or args.export):
+        raise UsageError("--compare: only in the lab (for the terminal: tfnp-tui compare A.jsonl B.jsonl ...)")

@@ -63,6 +63,7 @@ class StepReport:
     grad_norms: dict[str, float]  # per tensor, before clipping, in model order
     update_ratios: dict[str, float]  # per tensor: |update| / |weight|
     epoch_report: EpochReport | None = None  # set on the last step of an epoch
+    lr_scale: float = 1.0  # the factor the lab's keys put on the schedule's rate (lr includes it)
 
 
 @dataclass(frozen=True, eq=False)
@@ -82,6 +83,7 @@ class EpochReport:
     update_ratios: dict[str, float]  # per tensor, mean over the epoch's steps
     probe: ProbeReport
     inside: object | None = None  # the lab's look inside at the epoch's end (engine/analysis/inside.py)
+    lr_scale: float = 1.0  # the factor on the schedule's rate at the epoch's last step (lr includes it)
 
     def metrics(self) -> dict:
         """The JSON line written by --metrics-out."""
