@@ -10,7 +10,7 @@ echo "# $(date -u +%Y-%m-%d)  $(nvidia-smi --query-gpu=name,driver_version,memor
 python -c "import cupy, numpy; print('# CuPy', cupy.__version__, 'NumPy', numpy.__version__)" || exit 2
 python -c "import torch; print('# PyTorch', torch.__version__, 'CUDA', torch.version.cuda)" 2>/dev/null || echo "# PyTorch not installed: engine figures only"
 echo "## tests"
-timeout 120 python -m pytest tests/engine/test_gpu.py -q -p no:cacheprovider
+timeout 120 python -m pytest tests/engine/test_gpu.py tests/engine/test_dropout_gpu.py -q -p no:cacheprovider
 status=$?
 echo "## benchmark (float32, medians of alternating rounds)"
 timeout 150 python benchmarks/bench_engine.py --device gpu --configs mid big large --rounds 3 --seconds 2

@@ -4,9 +4,13 @@ tests that compare our hand-written gradients with PyTorch's autograd.
 PyTorch is an optional extra (`pip install torch`); nothing in engine/ or tfnp_tui/ uses it.
 nn.TransformerEncoderLayer packs q, k, v into one in_proj (3C, C) and stores every linear
 weight as (out, in), so `load_params` transposes and stacks our (in, out) weights.
+TorchEncoder's embed, encoder and head are the module `tfnp-tui --export` writes the state
+dict of (engine/export.py); `load_export` reads such a file into it.
 """
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import torch
@@ -35,13 +39,30 @@ class TorchEncoder(nn.Module):
         self.register_buffer("pe", torch.tensor(sinusoidal(cfg.seq_len, cfg.d_model)), persistent=False)
         self.to(getattr(torch, cfg.dtype))
 
-    def forward(self, tokens: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def logits(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens (B, T) int -> logits (B, T, V)."""
         T = tokens.shape[1]
-        x = self.embed(tokens) + self.pe[:T].to(self.head.weight.dtype)
+        x = self.embed(tokens) + self.pe[:T].to(self.head.weight.dtype)  # the sinusoidal table, as ours
         mask = nn.Transformer.generate_square_subsequent_mask(T, dtype=x.dtype) if self.cfg.causal else None
         x = self.encoder(x, mask=mask, is_causal=self.cfg.causal)
-        logits = self.head(x)
+        return self.head(x)
+
+    def forward(self, tokens: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        logits = self.logits(tokens)
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-1)
+
+
+def load_export(path: str) -> TorchEncoder:
+    """The module of a `tfnp-tui --export` file: built from the config in its metadata, its
+    state dict loaded with strict=True (every name present, none left over). Needs safetensors."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    with safe_open(path, framework="pt") as f:
+        meta = json.loads(f.metadata()["tfnp"])
+    model = TorchEncoder(ModelConfig(**meta["model"]))
+    model.load_state_dict(load_file(path), strict=True)
+    return model.eval()
 
 
 def load_params(model: TorchEncoder, params: dict[str, np.ndarray]) -> None:

@@ -33,6 +33,7 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import NamedTuple
 
 from .components import attention, embedding, feedforward, layernorm, loss
+from .components import dropout as drop
 from .model import TransformerEncoder, _put
 from .runtime.backend import array_module
 
@@ -88,14 +89,14 @@ def loss_backward_not_averaged(dloss, cache: loss.CrossEntropyCache):
 
 def block_backward_post_no_skip(dx, c, grads: dict, p: str):
     """_block_backward_post with the FFN's skip path left out: dr does not reach x."""
-    dr, g = layernorm.backward(dx, c.ln2)  # r = x + ffn(x)
+    dr, g = layernorm.backward(dx, c.ln2)  # r = x + drop(ffn(x))
     _put(grads, p + "ln2.", g)
-    dx, g = feedforward.backward(dr, c.ffn)
+    dx, g = feedforward.backward(drop.backward(dr, c.drop.ffn_out), c.ffn)
     _put(grads, p + "ffn.", g)
     # missing: dx += dr
-    dr, g = layernorm.backward(dx, c.ln1)  # r = x + attn(x)
+    dr, g = layernorm.backward(dx, c.ln1)  # r = x + drop(attn(x))
     _put(grads, p + "ln1.", g)
-    dx, g = attention.backward(dr, c.attn)
+    dx, g = attention.backward(drop.backward(dr, c.drop.attn_out), c.attn)
     _put(grads, p + "attn.", g)
     dx += dr
     return dx
@@ -103,12 +104,12 @@ def block_backward_post_no_skip(dx, c, grads: dict, p: str):
 
 def block_backward_pre_no_skip(dx, c, grads: dict, p: str):
     """_block_backward_pre with the FFN's skip path left out: dx does not pass x + ffn(LN2(x))."""
-    dh, g = feedforward.backward(dx, c.ffn)  # x = x + ffn(LN2(x))
+    dh, g = feedforward.backward(drop.backward(dx, c.drop.ffn_out), c.ffn)  # x = x + drop(ffn(LN2(x)))
     _put(grads, p + "ffn.", g)
     dh, g = layernorm.backward(dh, c.ln2)
     _put(grads, p + "ln2.", g)
     dx = dh  # right: dx + dh
-    dh, g = attention.backward(dx, c.attn)  # x = x + attn(LN1(x))
+    dh, g = attention.backward(drop.backward(dx, c.drop.attn_out), c.attn)  # x = x + drop(attn(LN1(x)))
     _put(grads, p + "attn.", g)
     dh, g = layernorm.backward(dh, c.ln1)
     _put(grads, p + "ln1.", g)

@@ -135,7 +135,7 @@ class TrainConfig:
     schedule: str | None = None  # constant | cosine (decays to 0 over the run)
     warmup: int = 0  # steps of linear warm-up from 0 to lr
     device: str = "cpu"  # cpu | gpu (CuPy)
-    dropout: float = 0.0  # P: dropout on attention weights and before each residual add, training only
+    dropout: float = 0.0  # P: dropout on attention weights, ffn hidden units, before each residual add; training only
     patience: int = 0  # stop after this many epochs without a new best validation loss; 0: never
 
     def __post_init__(self) -> None:

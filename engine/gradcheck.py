@@ -16,7 +16,9 @@ numeric gradients are both under the noise is reported as zero (the key bias). A
 switches a ReLU unit (crosses a kink) is retried at h/16 and h/256, then left out and
 counted; an entry that disagrees is confirmed by Richardson extrapolation before it fails.
 docs/backprop.md ("Checking it") derives all this. `check_model` is what the tests and the
-lab's `g` key call; `check` is the same comparison for any function.
+lab's `g` key call; `check` is the same comparison for any function. With dropout (a run's
+TrainConfig.dropout), check_model checks the training-time gradient: one fixed set of masks,
+drawn once, is used in every evaluation, so f stays one smooth function of the parameters.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .components import loss as cross_entropy
+from .components.dropout import Dropout, Fixed
 from .config import ModelConfig
 from .finite_differences import (
     J_WEIGHT,
@@ -89,6 +92,12 @@ class GradcheckReport:
     tensors: list[TensorCheck]
     seconds: float = 0.0
     config: dict = field(default_factory=dict)
+    dropout: float = 0.0  # p of the fixed dropout masks the check ran with; 0: none
+
+    @property
+    def conditions(self) -> str:
+        """What the check ran with beyond the model: 'with dropout 0.1: one fixed mask', or ''."""
+        return f"with dropout {self.dropout:g}: one fixed mask" if self.dropout else ""
 
     @property
     def passed(self) -> bool:
@@ -208,27 +217,29 @@ def relu_pattern(cache) -> np.ndarray | None:
 
 def check_model(
     model: TransformerEncoder, tokens, targets, max_entries: int | None = 64,
-    seed: int = 0, tolerance: float = TOLERANCE,
+    seed: int = 0, tolerance: float = TOLERANCE, dropout: float = 0.0,
 ) -> GradcheckReport:  # fmt: skip
     """Check every parameter tensor of `model` and the input embeddings on one batch.
 
     Runs on a float64 CPU copy of the model, so a float32 or GPU model is checked in the
     precision finite differences need; the model itself is not changed. max_entries=None
-    checks every entry of every tensor."""
+    checks every entry of every tensor. dropout > 0: the training-time gradient, with one
+    set of dropout masks (drawn from `seed`) fixed for every evaluation."""
     start = time.perf_counter()
     cfg = ModelConfig(**{**model.cfg.to_dict(), "dtype": "float64"})
     m = TransformerEncoder(cfg, params=model.params_numpy())
     tokens, targets = np.asarray(tokens), np.asarray(targets)
     x0 = m.params["embed"][tokens] + m.pe[: tokens.shape[1]]  # (B, T, C) input embeddings
+    masks = Fixed(Dropout(dropout, np.random.default_rng(seed))) if dropout else None  # the same in every pass
 
     def loss_and_pattern(x=None) -> tuple[float, np.ndarray | None]:
-        logits, cache = m.forward(tokens, x0=x)
+        logits, cache = m.forward(tokens, x0=x, dropout=masks)
         return cross_entropy.forward(logits, targets)[0], relu_pattern(cache)
 
-    logits, cache = m.forward(tokens)
+    logits, cache = m.forward(tokens, dropout=masks)
     _, c_loss = cross_entropy.forward(logits, targets)
     grads, dx0 = m.backward(cross_entropy.backward(1.0, c_loss), cache)
     tensors = {name: (loss_and_pattern, m.params[name], grads[name]) for name in m.params}
     tensors["input"] = (lambda: loss_and_pattern(x0), x0, dx0)
     checks = check(tensors, max_entries, seed, tolerance)
-    return GradcheckReport(checks, time.perf_counter() - start, cfg.to_dict())
+    return GradcheckReport(checks, time.perf_counter() - start, cfg.to_dict(), float(dropout))

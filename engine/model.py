@@ -9,6 +9,12 @@ backward(dy, cache) -> (dx, grads); this file only wires them together.
     post-LN (default):  x = LN1(x + attn(x));   x = LN2(x + ffn(x))
     pre-LN (norm_first): x = x + attn(LN1(x)); x = x + ffn(LN2(x));  after the last block x = ln_f(x)
     logits = x @ head.w + head.b;  loss = mean cross-entropy over targets != -1
+
+Dropout (training only: forward(..., dropout=source), components/dropout.py) sits where
+torch.nn.TransformerEncoderLayer puts it: on the attention weights after the softmax, on
+the feed-forward's hidden units after the activation, and on the outputs of attention and
+feed-forward before each residual add (PyTorch's dropout1 and dropout2):
+    post-LN: x = LN1(x + drop(attn(x)));  pre-LN: x = x + drop(attn(LN1(x))), and likewise for ffn.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .components import attention, embedding, feedforward, layernorm, linear, loss
+from .components import dropout as drop
 from .components.positional import sinusoidal
 from .config import ModelConfig
 from .runtime.backend import get_backend, to_numpy
@@ -71,12 +78,25 @@ def init_params(cfg: ModelConfig, seed: int = 0) -> dict[str, np.ndarray]:
     return params
 
 
+class BlockMasks(NamedTuple):
+    """One block's dropout masks (components/dropout.py), in the order of its forward pass."""
+
+    attn: object  # (B, H, T, T) on the attention weights, after the softmax
+    attn_out: object  # (B, T, C) on attention's output, before the residual add (PyTorch's dropout1)
+    ffn: object  # (B, T, F) on the feed-forward's hidden units, after the activation (PyTorch's dropout)
+    ffn_out: object  # (B, T, C) on the feed-forward's output, before the residual add (dropout2)
+
+
+NO_MASKS = BlockMasks(None, None, None, None)  # dropout off: every site passes its input through
+
+
 class BlockCache(NamedTuple):
     attn: attention.AttentionCache
     ln1: layernorm.LayerNormCache
     ffn: feedforward.FeedForwardCache
     ln2: layernorm.LayerNormCache
     out: object  # (B, T, C) the residual stream after the block (read by the logit lens)
+    drop: BlockMasks = NO_MASKS  # the block's dropout masks; NO_MASKS when dropout is off
 
 
 class ModelCache(NamedTuple):
@@ -142,16 +162,19 @@ class TransformerEncoder:
         return tokens
 
     # ----------------------------------------------------------------------------- forward
-    def forward(self, tokens, x0=None, knockout: tuple[int, int] | None = None, head_mask=None):
+    def forward(self, tokens, x0=None, knockout: tuple[int, int] | None = None, head_mask=None, dropout=None):
         """tokens (B, T) int -> logits (B, T, V), cache.
 
         x0 (B, T, C), if given, replaces embed[tokens] + PE: the gradient check uses it to
         perturb the input embeddings themselves. For analysis only: knockout (layer, head),
         both 0-based: that head's output is zeroed before its layer's output projection;
-        head_mask (L, B, H): every head's output multiplied by it, sequence by sequence."""
+        head_mask (L, B, H): every head's output multiplied by it, sequence by sequence.
+        For training only: dropout, a mask source (components/dropout.py: Dropout or Fixed);
+        None or p 0 is no dropout at all (nothing drawn, nothing multiplied)."""
         cfg, P = self.cfg, self.params
         tokens = self._tokens(tokens)
         B, T = tokens.shape
+        masks = self._dropout_masks(dropout, B, T)  # one BlockMasks a layer
         if knockout is not None:
             if head_mask is not None:
                 raise ValueError("give a knockout or a head_mask, not both")
@@ -165,7 +188,7 @@ class TransformerEncoder:
         blocks = []
         for i in range(cfg.n_layers):
             block = self._block_forward_pre if cfg.norm_first else self._block_forward_post
-            x, c_block = block(x, f"layers.{i}.", None if head_mask is None else head_mask[i])  # (B, T, C)
+            x, c_block = block(x, f"layers.{i}.", None if head_mask is None else head_mask[i], masks[i])  # (B, T, C)
             blocks.append(c_block)
         c_ln_f = None
         if cfg.norm_first:
@@ -173,29 +196,44 @@ class TransformerEncoder:
         logits, c_head = linear.forward(x, P["head.w"], P["head.b"])  # (B, T, V)
         return logits, ModelCache(c_embed, blocks, c_ln_f, c_head)
 
-    def _block_forward_post(self, x, p: str, head_mask=None):
-        """Post-LN block (the original): x = LN1(x + attn(x)); x = LN2(x + ffn(x))."""
+    def _dropout_masks(self, dropout, B: int, T: int) -> list[BlockMasks]:
+        """Every mask of one forward pass, drawn in model order (layer by layer, each block's
+        sites in BlockMasks' order); NO_MASKS for every layer when dropout is None or p is 0."""
+        cfg = self.cfg
+        if dropout is None or dropout.p == 0:
+            return [NO_MASKS] * cfg.n_layers
+        C, H, F = cfg.d_model, cfg.n_heads, cfg.d_ff
+        shapes = [(B, H, T, T), (B, T, C), (B, T, F), (B, T, C)] * cfg.n_layers
+        masks = dropout.masks(shapes, cfg.dtype, self.xp)
+        return [BlockMasks(*masks[4 * i : 4 * i + 4]) for i in range(cfg.n_layers)]
+
+    def _block_forward_post(self, x, p: str, head_mask=None, m: BlockMasks = NO_MASKS):
+        """Post-LN block (the original): x = LN1(x + drop(attn(x))); x = LN2(x + drop(ffn(x)))."""
         cfg, P = self.cfg, self.params
-        a, c_attn = attention.forward(x, self._group(p + "attn.", ATTN), cfg.n_heads, cfg.causal, head_mask)
+        a, c_attn = attention.forward(x, self._group(p + "attn.", ATTN), cfg.n_heads, cfg.causal, head_mask, m.attn)
+        a = drop.forward(a, m.attn_out)  # (B, T, C) a fresh array either way
         a += x  # the residual, summed into attention's fresh output
         x, c_ln1 = layernorm.forward(a, P[p + "ln1.gamma"], P[p + "ln1.beta"])
-        f, c_ffn = feedforward.forward(x, self._group(p + "ffn.", FFN), cfg.activation)
+        f, c_ffn = feedforward.forward(x, self._group(p + "ffn.", FFN), cfg.activation, m.ffn)
+        f = drop.forward(f, m.ffn_out)
         f += x
         x, c_ln2 = layernorm.forward(f, P[p + "ln2.gamma"], P[p + "ln2.beta"])
-        return x, BlockCache(c_attn, c_ln1, c_ffn, c_ln2, x)
+        return x, BlockCache(c_attn, c_ln1, c_ffn, c_ln2, x, m)
 
-    def _block_forward_pre(self, x, p: str, head_mask=None):
-        """Pre-LN block: x = x + attn(LN1(x)); x = x + ffn(LN2(x))."""
+    def _block_forward_pre(self, x, p: str, head_mask=None, m: BlockMasks = NO_MASKS):
+        """Pre-LN block: x = x + drop(attn(LN1(x))); x = x + drop(ffn(LN2(x)))."""
         cfg, P = self.cfg, self.params
         h, c_ln1 = layernorm.forward(x, P[p + "ln1.gamma"], P[p + "ln1.beta"])
-        a, c_attn = attention.forward(h, self._group(p + "attn.", ATTN), cfg.n_heads, cfg.causal, head_mask)
+        a, c_attn = attention.forward(h, self._group(p + "attn.", ATTN), cfg.n_heads, cfg.causal, head_mask, m.attn)
+        a = drop.forward(a, m.attn_out)  # (B, T, C) a fresh array either way
         a += x  # the residual, summed into attention's fresh output
         x = a
         h, c_ln2 = layernorm.forward(x, P[p + "ln2.gamma"], P[p + "ln2.beta"])
-        f, c_ffn = feedforward.forward(h, self._group(p + "ffn.", FFN), cfg.activation)
+        f, c_ffn = feedforward.forward(h, self._group(p + "ffn.", FFN), cfg.activation, m.ffn)
+        f = drop.forward(f, m.ffn_out)
         f += x
         x = f
-        return x, BlockCache(c_attn, c_ln1, c_ffn, c_ln2, x)
+        return x, BlockCache(c_attn, c_ln1, c_ffn, c_ln2, x, m)
 
     # ---------------------------------------------------------------------------- backward
     def backward(self, dlogits, cache: ModelCache):
@@ -218,14 +256,14 @@ class TransformerEncoder:
     @staticmethod
     def _block_backward_post(dx, c: BlockCache, grads: dict, p: str):
         """Mirror of _block_forward_post; the residual adds the gradient of both branches."""
-        dr, g = layernorm.backward(dx, c.ln2)  # r = x + ffn(x)
+        dr, g = layernorm.backward(dx, c.ln2)  # r = x + drop(ffn(x))
         _put(grads, p + "ln2.", g)
-        dx, g = feedforward.backward(dr, c.ffn)
+        dx, g = feedforward.backward(drop.backward(dr, c.drop.ffn_out), c.ffn)
         _put(grads, p + "ffn.", g)
         dx += dr
-        dr, g = layernorm.backward(dx, c.ln1)  # r = x + attn(x)
+        dr, g = layernorm.backward(dx, c.ln1)  # r = x + drop(attn(x))
         _put(grads, p + "ln1.", g)
-        dx, g = attention.backward(dr, c.attn)
+        dx, g = attention.backward(drop.backward(dr, c.drop.attn_out), c.attn)
         _put(grads, p + "attn.", g)
         dx += dr
         return dx
@@ -233,26 +271,27 @@ class TransformerEncoder:
     @staticmethod
     def _block_backward_pre(dx, c: BlockCache, grads: dict, p: str):
         """Mirror of _block_forward_pre."""
-        dh, g = feedforward.backward(dx, c.ffn)  # x = x + ffn(LN2(x))
+        dh, g = feedforward.backward(drop.backward(dx, c.drop.ffn_out), c.ffn)  # x = x + drop(ffn(LN2(x)))
         _put(grads, p + "ffn.", g)
         dh, g = layernorm.backward(dh, c.ln2)
         _put(grads, p + "ln2.", g)
         dx = dx + dh
-        dh, g = attention.backward(dx, c.attn)  # x = x + attn(LN1(x))
+        dh, g = attention.backward(drop.backward(dx, c.drop.attn_out), c.attn)  # x = x + drop(attn(LN1(x)))
         _put(grads, p + "attn.", g)
         dh, g = layernorm.backward(dh, c.ln1)
         _put(grads, p + "ln1.", g)
         return dx + dh
 
     # ------------------------------------------------------------------------------- loss
-    def loss_and_grads(self, tokens, targets):
-        """tokens, targets (B, T) int; a target of -1 does not count -> (loss, grads)."""
-        value, grads, _ = self.forward_backward(tokens, targets)
+    def loss_and_grads(self, tokens, targets, dropout=None):
+        """tokens, targets (B, T) int; a target of -1 does not count -> (loss, grads).
+        dropout: a mask source, as in forward (training only)."""
+        value, grads, _ = self.forward_backward(tokens, targets, dropout)
         return value, grads
 
-    def forward_backward(self, tokens, targets):
+    def forward_backward(self, tokens, targets, dropout=None):
         """loss_and_grads that also returns the logits (B, T, V), for accuracy."""
-        logits, cache = self.forward(tokens)
+        logits, cache = self.forward(tokens, dropout=dropout)
         value, c_loss = loss.forward(logits, self.xp.asarray(targets))
         grads, _ = self.backward(loss.backward(1.0, c_loss), cache)
         return value, grads, logits

@@ -10,12 +10,17 @@ import time
 from textual.widgets import Input
 
 from engine.training.checkpoint import CheckpointError
+from engine.training.trainer import LR_SCALE_LIMITS
 
-from .files import unused_path
+from .best_file import BestFile
+from .files import best_path, unused_path
+from .numbers import factor_text
+from .sampling import CANNOT_WRITE
 from .screens.confirm import ConfirmScreen
 from .screens.gradcheck import GradcheckScreen
 from .screens.help import HelpScreen
 from .widgets.gradients import GradientPanel
+from .widgets.loss import LossPanel
 
 MAP_MODES = ("row", "all_heads", "values")  # views of the attention panel (the Heads table makes way for them)
 # what the status line says when a view turns on, and off
@@ -28,6 +33,8 @@ SAYS = {
     "positions": ("embedding space: embedding + position of each position of the probe; E the vocabulary",
                   "embedding space: the vocabulary"),
     "lens": ("logit lens: the prediction read out after each layer; l back", "the predictions"),
+    "samples": ("samples: the prompt dim, the writing bold; < > temperature, z again, x back",
+                "the loss curves"),
 }  # fmt: skip
 
 
@@ -51,13 +58,27 @@ class LabActions:
     def action_toggle(self, mode: str) -> None:
         on = not getattr(self.view, mode)
         setattr(self.view, mode, on)
+        if on:
+            self.alone(mode)
         if mode in MAP_MODES:  # a key about the attention map shows the map
             self.view.heads_table = False
         if mode in SAYS:
             self.status.say(SAYS[mode][0 if on else 1])
         if mode == "embeddings":
             self.follow_embeddings()
+        if mode == "samples" and on:
+            self.follow_samples()
         self.redraw(view_only=True)
+
+    def alone(self, mode: str) -> None:
+        """A view that takes a slot turns off the other views of that slot (app.py: PANELS)."""
+        for slot in self.PANELS:
+            views = [panel.SHOWN_BY for panel in slot[1:]]
+            for other in views if mode in views else ():
+                if other != mode and getattr(self.view, other):
+                    setattr(self.view, other, False)
+                    if other == "embeddings":
+                        self.follow_embeddings()
 
     def follow_embeddings(self) -> None:
         """Live probes project the embedding space while it is shown (an SVD a probe), and a
@@ -83,6 +104,7 @@ class LabActions:
         """The embedding view of the probe's positions (embedding + positional encoding), or back."""
         self.view.positions = not self.view.positions if self.view.embeddings else True
         self.view.embeddings = True
+        self.alone("embeddings")
         self.status.say(SAYS["positions"][0 if self.view.positions else 1])
         self.follow_embeddings()
         self.redraw(view_only=True)
@@ -98,6 +120,23 @@ class LabActions:
         else:
             self.status.say(f"{name} knocked out of the analysis (training still uses every head); measuring…")
         self.session.knock_out(self.view.knocked)
+        self.redraw(view_only=True)
+
+    def action_loss_curves(self, mode: str) -> None:
+        """m: smoothing, y: log or linear: toggle the Loss panel's `mode` (a View field) and
+        bring the panel forward if another view had its slot."""
+        on = not getattr(self.view, mode)
+        setattr(self.view, mode, on)
+        for slot in self.PANELS:
+            for other in [panel.SHOWN_BY for panel in slot[1:]] if slot[0] is LossPanel else ():
+                if getattr(self.view, other):
+                    setattr(self.view, other, False)
+                    if other == "embeddings":
+                        self.follow_embeddings()
+        said = {"smooth_loss": ("training loss smoothed (moving average), the raw curve faint: m again for raw",
+                                "training loss raw (m smooths it)"),
+                "linear_loss": ("loss axis linear (y: back to log)", "loss axis logarithmic (y: linear)")}  # fmt: skip
+        self.status.say(said[mode][0 if on else 1])
         self.redraw(view_only=True)
 
     def action_scroll_gradients(self, direction: int) -> None:
@@ -124,22 +163,41 @@ class LabActions:
         self.status.say("one step" if mode == "step" else "training to the end of the epoch")
         self.session.step() if mode == "step" else self.session.epoch()
 
+    def action_scale_lr(self, factor: float) -> None:
+        """Halve or double the learning rate from the next step on (the schedule goes on under
+        it); past LR_SCALE_LIMITS it is refused and said."""
+        try:
+            scale, lr = self.session.scale_lr(factor)
+        except ValueError:
+            low, high = LR_SCALE_LIMITS
+            now = factor_text(self.trainer.lr_scale)
+            return self.status.say(f"the learning rate stays {now} the schedule's: the keys go from "
+                                   f"{factor_text(low)} to {factor_text(high)}", "warning")  # fmt: skip
+        self.status.lr, self.status.lr_scale = lr, scale
+        self.status.say(f"learning rate {lr:.1e} from the next step on: {factor_text(scale)} the schedule's"
+                        " (- halves, + doubles; saved with the checkpoint)")  # fmt: skip
+
     def action_reset(self) -> None:
         also = f" {self.session.metrics.path} starts afresh." if self.session.metrics else ""
-        if os.path.exists(self.save_path):
-            also += f" {self.save_path} is kept: saves go to {unused_path(self.save_path)}."
+        fresh = unused_path(self.save_path, self.session.best_file is not None)
+        if fresh != self.save_path:
+            kept = self.save_path if os.path.exists(self.save_path) else best_path(self.save_path)
+            also += f" {kept} is kept: saves go to {fresh}."
         question = f"Reset to a fresh model? Training so far is dropped.{also}"
         self.push_screen(ConfirmScreen(question), lambda yes: self.reset() if yes else None)
 
     def reset(self) -> None:
-        if os.path.exists(self.save_path):  # the fresh model replaces no checkpoint of the run before
-            self.save_path = unused_path(self.save_path)
-        self.session.reset()
+        self.session.reset()  # the run before has written its best epoch when this returns
+        best = self.session.best_file is not None
+        self.save_path = unused_path(self.save_path, best)  # the fresh model replaces no checkpoint of the run before
+        if best:
+            self.session.best_file = BestFile.beside(self.save_path)
         self.scene.clear()
         for panel in self.panels:
             panel.clear()
         status = self.status
         status.epoch, status.step, status.loss = 0, 0, float("nan")
+        status.lr, status.lr_scale = self.trainer.train_cfg.lr, 1.0
         status.say(f"reset: a fresh model (seed {self.trainer.train_cfg.seed})")
         self.redraw()
         self.session.probe(self.session.probe_tokens)
@@ -155,6 +213,47 @@ class LabActions:
         self.view.typed = False
         self.status.say("inspector: the probe sample")
         self.session.probe(None)
+        self.follow_prompt()
+
+    # ---------------------------------------------------------------------------- samples
+    def follow_samples(self) -> None:
+        """The samples view came on: a model that cannot write says why; one that has written
+        nothing yet writes now."""
+        if not self.lab.causal:
+            self.status.say(CANNOT_WRITE, "warning")
+        elif self.scene.live_sample is None:
+            self.session.sample()
+
+    def follow_prompt(self) -> None:
+        """A new prompt (typed, or the probe sample again): the model writes after it now."""
+        if self.lab.causal:
+            self.session.sample()
+
+    def action_temperature(self, delta: int) -> None:
+        """A step along the temperature ladder; the model writes again with it (and each epoch's end)."""
+        t = self.session.sampler.move_temperature(delta)
+        self.sample_now(f"temperature {t:g}" + (" (greedy: the most probable token each time)" if t == 0 else "")
+                        + ": from now on, and at each epoch's end")  # fmt: skip
+
+    def action_sample_again(self) -> None:
+        """Write again with a fresh seed (the next: a run of presses repeats)."""
+        sampler = self.session.sampler
+        seed = sampler.reseed()
+        greedy = " (temperature 0 is greedy: every seed writes the same)" if sampler.temperature == 0 else ""
+        self.sample_now(f"seed {seed}: written again, and so at each epoch's end{greedy}")
+
+    def sample_now(self, said: str) -> None:
+        """Show the samples (live) and have the model write now."""
+        self.view.samples = True
+        self.alone("samples")
+        if not self.lab.causal:
+            self.status.say(CANNOT_WRITE, "warning")
+            return self.redraw(view_only=True)
+        self.status.say(said)
+        self.session.sample()
+        if self.view.live:
+            self.redraw(view_only=True)
+        self.go_live()
 
     # ------------------------------------------------------------------------------ tools
     def action_gradcheck(self) -> None:

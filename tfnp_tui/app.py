@@ -5,6 +5,7 @@ of what each panel draws (each takes the same calls: tfnp_tui/widgets/panel.py).
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from textual.app import App, ComposeResult
@@ -22,6 +23,7 @@ from .messages import (
     Probed,
     Progress,
     RunState,
+    Sampled,
     Saved,
     SequenceChosen,
     Stopped,
@@ -30,6 +32,8 @@ from .messages import (
 from .metrics import MetricsError
 from .numbers import loss_text
 from .pacing import RateMeter, RedrawBudget
+from .runs import Overlays
+from .sampling import newer
 from .screens.gradcheck import GradcheckScreen
 from .session import TrainingSession
 from .setup import PROG, Setup
@@ -43,12 +47,13 @@ from .widgets.heads import HeadsPanel
 from .widgets.inspector import InspectorPanel
 from .widgets.loss import LossPanel
 from .widgets.panel import Panel
+from .widgets.samples import SamplesPanel
 from .widgets.status import StatusLine
 
 # The grid's slots, left to right and top to bottom; a slot shows one of its panels at a time:
 # the first, or the one whose SHOWN_BY field of the View is on. Adding a panel is one entry here.
 PANELS: tuple[tuple[type[Panel], ...], ...] = (
-    (LossPanel, EmbeddingPanel),
+    (LossPanel, EmbeddingPanel, SamplesPanel),
     (AttentionPanel, HeadsPanel),
     (GradientPanel,),
     (InspectorPanel,),
@@ -69,7 +74,7 @@ class TfnpLab(LabActions, App):
         super().__init__()
         self.setup = setup
         self.session = TrainingSession(setup, self.post_message)  # MetricsError when the file cannot be continued
-        self.lab = LabInfo.of(setup.trainer)
+        self.lab = replace(LabInfo.of(setup.trainer), overlays=Overlays.of(setup))  # --compare, earlier epochs
         self.scene = Scene(setup.trainer.model, self.lab.n_layers)
         self.save_path = setup.lab_save_path()
         self.quit_unsaved = False  # q once failed to save: the next q quits all the same
@@ -105,7 +110,8 @@ class TfnpLab(LabActions, App):
         self.panels = list(self.query(".panel"))
         self.slots = list(self.query(PanelSlot))
         status = self.status
-        status.lr, status.epoch, status.step = self.trainer.train_cfg.lr, self.trainer.epoch, self.trainer.step_count
+        status.epoch, status.step, status.lr_scale = self.trainer.epoch, self.trainer.step_count, self.trainer.lr_scale
+        status.lr = self.trainer.train_cfg.lr * self.trainer.lr_scale  # a checkpoint's factor goes on
         if self.setup.loaded:
             status.say(f"loaded {self.setup.loaded.path} at step {self.trainer.step_count}")
         self.check_size(self.size.width, self.size.height)
@@ -172,7 +178,7 @@ class TfnpLab(LabActions, App):
         self.notify(message, title=title, severity="error", timeout=10)
 
     def on_stopped(self, msg: Stopped) -> None:
-        if msg.generation == self.session.generation and msg.kind == "finished":
+        if msg.generation == self.session.generation and msg.kind in ("finished", "patience"):
             self.status.say(msg.reason)
         elif msg.generation == self.session.generation:
             self.warn(msg.reason, "training stopped", msg.short)
@@ -196,6 +202,13 @@ class TfnpLab(LabActions, App):
             self.scene.live_inside = msg.inside
             if self.view.live:
                 self.redraw()
+
+    def on_sampled(self, msg: Sampled) -> None:
+        """A sample written on demand (z, a temperature, a prompt): the newest is shown live."""
+        if msg.generation == self.session.generation:
+            self.scene.live_sample = newer(msg.sample, self.scene.live_sample)
+            if self.view.live:
+                self.redraw(view_only=True)  # only the Samples panel has something new
 
     def on_knocked_out(self, msg: KnockedOut) -> None:
         """The validation figures without the knocked-out head (if it is still the one out)."""
@@ -248,6 +261,7 @@ class TfnpLab(LabActions, App):
         self.view.typed = True
         self.go_live()
         self.session.probe(msg.tokens)
+        self.follow_prompt()
 
     def on_unmount(self) -> None:
         problem = self.session.close()

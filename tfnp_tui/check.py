@@ -11,7 +11,8 @@ is zero up to rounding is shown as zero, and entries at a ReLU kink are counted,
 --inject BUG plants one classic backprop bug (engine/bugs.py) for the check only: the output
 names it before the table and says after it which tensors it breaks, or that it broke none
 on this model. The exit status is the check's: 1 when the bug is caught. --inject list
-names the bugs.
+names the bugs. With --dropout P the check is of the training-time gradient: one fixed set
+of dropout masks in every evaluation, and the output says so.
 """
 
 from __future__ import annotations
@@ -45,12 +46,14 @@ def run_gradcheck(setup: Setup, bug: str | None = None) -> int:
     console.print(describe(trainer))
     every = trainer.model.num_params <= EVERY_ENTRY_UP_TO
     entries = "every entry" if every else f"{SAMPLE} entries a tensor"
-    console.print(f"checking {entries} against central finite differences in float64, on 2 training sequences…")
+    dropout = trainer.train_cfg.dropout
+    fixed = f", with dropout {dropout:g}: one fixed mask" if dropout else ""
+    console.print(f"checking {entries} against central finite differences in float64, on 2 training sequences{fixed}…")
     if bug is not None:
         console.print(Text.assemble(("planted bug: ", "bold"), (bug, "bold red"), f": {BUGS[bug].line}"))
     tokens, targets = trainer.task.train_tokens[:2], trainer.task.train_targets[:2]
     with planted(bug):
-        report = check_model(trainer.model, tokens, targets, max_entries=None if every else SAMPLE)
+        report = check_model(trainer.model, tokens, targets, max_entries=None if every else SAMPLE, dropout=dropout)
     console.print(gradcheck_table(report))
     console.print(gradcheck_verdict(report))
     if bug is not None:

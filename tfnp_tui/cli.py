@@ -35,6 +35,7 @@ def build(args: argparse.Namespace) -> Setup:
     model_given, train_given = given(args, MODEL_FLAGS), given(args, TRAIN_FLAGS)
     if not (args.gradcheck or args.inspect_heads):  # they write nothing
         check_files(args)  # before a long run, not after it
+    compared = compared_runs(args.compare)
     ckpt = None
     try:
         if args.load:
@@ -56,13 +57,27 @@ def build(args: argparse.Namespace) -> Setup:
         trainer = Trainer(model_cfg, train_cfg, task=task)
         if ckpt is not None:  # on another task, the weights start a new run
             restore_checkpoint(trainer, ckpt, position=train_cfg.task == ckpt.train.get("task"))
+            if "lr" in train_given:  # a rate typed now is the rate: the saved factor on it is dropped
+                trainer.lr_scale = 1.0
     except (CheckpointError, TaskError, DeviceError) as err:
         raise UsageError(str(err)) from None
     except ValueError as err:
         raise UsageError(name_flag(err)) from None
     except MemoryError:
         raise UsageError("not enough memory for this model: try a smaller one") from None
-    return Setup(trainer, args.save, args.metrics_out, ckpt)
+    return Setup(trainer, args.save, args.metrics_out, ckpt, compare=compared)
+
+
+def compared_runs(paths: list[str] | None) -> tuple:
+    """--compare's runs, read before anything is built: a missing or non-metrics file is a UsageError."""
+    if not paths:
+        return ()
+    from .runs import RunsError, read_runs
+
+    try:
+        return tuple(read_runs(paths))
+    except RunsError as err:
+        raise UsageError(f"--compare: {err}") from None
 
 
 def check_files(args: argparse.Namespace) -> None:
@@ -105,7 +120,9 @@ def check_memory(model_cfg: ModelConfig, train_cfg: TrainConfig) -> None:
     have = available_bytes()
     if train_cfg.device != "cpu" or have is None:
         return
-    need = training_bytes(model_cfg, train_cfg.batch_size, train_cfg.optimizer, train_cfg.val_samples)
+    need = training_bytes(
+        model_cfg, train_cfg.batch_size, train_cfg.optimizer, train_cfg.val_samples, train_cfg.dropout > 0
+    )
     if need > have:
         raise UsageError(
             f"this model needs about {need / 2**30:,.1f} GiB to train, more than the {have / 2**30:,.1f} GiB "

@@ -8,7 +8,7 @@ from rich.text import Text
 from engine.gradcheck import COLUMNS, GradcheckReport
 from engine.training.trainer import Trainer
 
-from .numbers import plural
+from .numbers import factor_text, plural
 
 
 def model_summary(trainer: Trainer) -> str:
@@ -27,15 +27,19 @@ def model_summary(trainer: Trainer) -> str:
 
 
 def optimizer_summary(trainer: Trainer) -> str:
-    """'adam lr 1.0e-03' plus schedule, warm-up and clipping when used."""
+    """'adam lr 1.0e-03' plus schedule, warm-up, clipping and dropout when used."""
     t = trainer.train_cfg
     parts = [f"{t.optimizer} lr {t.lr:.1e}"]
+    if trainer.lr_scale != 1:  # a checkpoint's factor from the lab's keys
+        parts.append(factor_text(trainer.lr_scale))
     if t.schedule != "constant":
         parts.append(t.schedule)
     if t.warmup:
         parts.append(f"warmup {t.warmup}")
     if t.clip:
         parts.append(f"clip {t.clip:g}")
+    if t.dropout:
+        parts.append(f"dropout {t.dropout:g}")
     return " ".join(parts)
 
 
@@ -46,7 +50,7 @@ def describe(trainer: Trainer) -> str:
     return (
         f"tfnp  task {t.task}  {model_summary(trainer)}  {optimizer_summary(trainer)}  "
         f"{len(trainer.task.train_tokens)} samples of {trainer.model_cfg.seq_len} tokens  batch {t.batch_size}  "
-        f"{plural(t.epochs, 'epoch')}  seed {t.seed}  "
+        f"{plural(t.epochs, 'epoch')}{f'  patience {t.patience}' if t.patience else ''}  seed {t.seed}  "
         f"{trainer.model.num_params:,} params  {trainer.model.device}"
     )
 

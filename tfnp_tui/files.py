@@ -54,11 +54,12 @@ def same_file(a: str | None, b: str | None) -> bool:
         return False
 
 
-def unused_path(path: str) -> str:
-    """`path` if nothing is there, else the first free 'stem-2.ext', 'stem-3.ext', …"""
+def unused_path(path: str, with_best: bool = False) -> str:
+    """`path` if nothing is there, else the first free 'stem-2.ext', 'stem-3.ext', …; with_best:
+    its best file's name (best_path) must be free too."""
     stem, ext = os.path.splitext(path)
     candidate, n = path, 1
-    while os.path.lexists(candidate):
+    while os.path.lexists(candidate) or (with_best and os.path.lexists(best_path(candidate))):
         n += 1
         candidate = f"{stem}-{n}{ext}"
     return candidate
@@ -70,12 +71,19 @@ def diverged_path(save: str) -> str:
     return unused_path(f"{stem}.diverged{ext or '.npz'}")
 
 
+def best_path(save: str) -> str:
+    """Where a run with --save keeps its best epoch (the lowest validation loss): 'run.npz'
+    -> 'run.best.npz', beside it."""
+    stem, ext = os.path.splitext(save)
+    return f"{stem}.best{ext or '.npz'}"
+
+
 def files_problem(save: str | None, metrics: str | None, load: str | None, data: str | None,
                   overwrite: bool) -> str | None:  # fmt: skip
     """What is wrong with --save and --metrics-out, or None: each can be written; neither
-    replaces a file of the user's that this run did not load (--save) or that is not a
-    metrics file (--metrics-out) unless `overwrite`; --metrics-out is never the file the run
-    loads, reads or saves."""
+    replaces a file of the user's that this run did not load (--save, and its best file
+    unless the run goes on from --save itself) or that is not a metrics file (--metrics-out)
+    unless `overwrite`; --metrics-out is never the file the run loads, reads or saves."""
     for flag, path in (("--save", save), ("--metrics-out", metrics)):
         if path is not None and not path.strip():
             return f"{flag}: the file name is empty"
@@ -87,7 +95,13 @@ def files_problem(save: str | None, metrics: str | None, load: str | None, data:
     if save and os.path.lexists(save) and not overwrite and not same_file(save, load):
         return (f"{save} already exists and this run did not load it: --load it to go on from it, "
                 "choose another --save path, or add --overwrite to replace it")  # fmt: skip
-    for flag, other in (("--load", load), ("--data", data), ("--save", save)):
+    best = save and best_path(save)
+    if best and os.path.lexists(best) and not os.path.isfile(best):
+        return f"{best}: not a plain file (the run's best epoch is written beside it and renamed over it)"
+    if best and os.path.lexists(best) and not overwrite and not same_file(save, load):
+        return (f"{best} already exists and this run did not make it: it would keep this run's best epoch there; "
+                "choose another --save path, or add --overwrite to replace it")  # fmt: skip
+    for flag, other in (("--load", load), ("--data", data), ("--save", save), ("best epoch's", best)):
         if metrics and other and (same_file(metrics, other) or os.path.abspath(metrics) == os.path.abspath(other)):
             return f"--metrics-out {metrics} is the {flag} file: choose another path"
     if metrics and os.path.isfile(metrics) and not overwrite and not is_metrics_file(metrics):

@@ -65,8 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument(
         "--export",
         metavar="OUT",
-        help="write the weights of --load to OUT.safetensors under PyTorch's nn.TransformerEncoder names "
-        "(needs the [export] extra)",
+        help="write the weights of --load to OUT (a name ending in .safetensors) under PyTorch's "
+        "nn.TransformerEncoder names, float32, the model config in its metadata (needs the [export] extra: "
+        "pip install 'tfnp[export]'); only --overwrite goes with it",
     )
     p.add_argument("--json", action="store_true", help="with --inspect-heads: one JSON object per head")
     p.add_argument(
@@ -128,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--dropout",
         type=float,
         metavar="P",
-        help="dropout on the attention weights and before each residual add, in training only (default 0)",
+        help="dropout on the attention weights, the feed-forward's hidden units and before each residual add, "
+        "in training only (default 0)",
     )
     train.add(
         g,
@@ -148,8 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--overwrite",
         action="store_true",
-        help="let --save replace an existing file this run did not --load, and --metrics-out a file that "
-        "is not a metrics file (refused without it)",
+        help="let --save replace an existing file this run did not --load, --metrics-out a file that "
+        "is not a metrics file, and --export a file that is not an earlier export (refused without it)",
     )
     g.add_argument("--load", metavar="FILE", help="checkpoint to start from")
     g.add_argument("--metrics-out", metavar="FILE", help="write one JSON line per epoch")

@@ -3,11 +3,14 @@
 A rich progress bar while it trains, one line per epoch (loss, accuracy, validation),
 a final summary; --metrics-out writes one JSON line per epoch, --save a checkpoint at the
 end (or when interrupted). A run that diverges keeps its last good parameters beside
---save, in FILE.diverged.npz, and leaves --save as it was.
+--save, in FILE.diverged.npz, and leaves --save as it was. With --save, each new best epoch
+(the lowest validation loss) is written to FILE.best.npz as it ends (tfnp_tui/best_file.py);
+--patience N stops the run, exit status 0, after N epochs without a new best.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -19,10 +22,11 @@ from engine.training.checkpoint import CheckpointError
 from engine.training.reports import EpochReport
 from engine.training.trainer import Trainer, TrainingDiverged
 
+from .best_file import BestFile, patience_story
 from .describe import describe
 from .files import diverged_path
 from .metrics import MetricsError, MetricsLog
-from .numbers import loss_text, plural
+from .numbers import loss_text, plural, rate_text
 from .setup import PROG, Setup
 
 REFRESH_SECONDS = 0.1  # how often the progress bar's numbers change
@@ -32,7 +36,8 @@ def epoch_line(r: EpochReport, epochs: int) -> str:
     width = len(str(epochs))
     return (
         f"epoch {r.epoch:>{width}}/{epochs}  step {r.step:>6}  loss {loss_text(r.loss)}  acc {100 * r.acc:5.1f}%  "
-        f"val_loss {loss_text(r.val_loss)}  val_acc {100 * r.val_acc:5.1f}%  lr {r.lr:.1e}  {r.seconds:.1f}s"
+        f"val_loss {loss_text(r.val_loss)}  val_acc {100 * r.val_acc:5.1f}%  {rate_text(r.lr, r.lr_scale)}  "
+        f"{r.seconds:.1f}s" + ("  best" if r.new_best else "")
     )
 
 
@@ -50,15 +55,19 @@ def run_headless(setup: Setup) -> int:
         done = plural(trainer.epoch, "epoch")
         console.print(f"{setup.loaded.path} has already trained {done}: raise --epochs to go on")
         return 0
+    if out_of_patience(trainer):
+        console.print(f"{setup.loaded.path} stopped early: {patience_story(trainer)}; raise --patience to go on")
+        return 0
     try:
         metrics = setup.metrics_log()
     except MetricsError as err:
         return fail(str(err))
+    best = BestFile.beside(setup.save)
     try:
-        last = train(trainer, console, metrics)
+        last = train(trainer, console, metrics, best)
         if metrics:
             metrics.close()
-    except MetricsError as err:  # a full disk, or a path the check at the start could not foresee
+    except (MetricsError, CheckpointError) as err:  # a full disk, or a path the check at the start could not foresee
         close_quietly(metrics)
         save(setup, trainer, console)
         return fail(str(err))
@@ -77,7 +86,9 @@ def run_headless(setup: Setup) -> int:
         close_quietly(metrics)
         saved = save(setup, trainer, console)
         return fail(f"interrupted after step {trainer.step_count}" + kept(setup, saved))
-    console.print(summary(trainer, last))
+    if last is not None and last.out_of_patience:
+        console.print(f"stopped early at epoch {last.epoch}: {patience_story(trainer)}")
+    console.print(summary(trainer, last, best))
     return 0 if save(setup, trainer, console) is not False else 2
 
 
@@ -90,8 +101,11 @@ def close_quietly(metrics: MetricsLog | None) -> None:
             print(f"{PROG}: warning: {err}", file=sys.stderr)
 
 
-def train(trainer: Trainer, console: Console, metrics: MetricsLog | None) -> EpochReport | None:
-    """Step until finished; print and record each epoch. Returns the last epoch report."""
+def train(trainer: Trainer, console: Console, metrics: MetricsLog | None,
+          best: BestFile | None = None) -> EpochReport | None:  # fmt: skip
+    """Step until finished, or out of patience; print and record each epoch, and write each
+    new best epoch to `best`. Returns the last epoch report. CheckpointError when the best
+    file cannot be written."""
     epochs = trainer.train_cfg.epochs
     last = None
     columns = (
@@ -113,20 +127,33 @@ def train(trainer: Trainer, console: Console, metrics: MetricsLog | None) -> Epo
                 progress.console.print(epoch_line(last, epochs))
                 if metrics:
                     metrics.write(last)
+                if best and last.new_best:
+                    best.write(checkpoint.contents(trainer), (0, last.epoch))
+                if last.out_of_patience:
+                    break
             if now - shown > REFRESH_SECONDS or trainer.finished:
                 progress.update(bar, completed=report.step, epoch=min(report.epoch, epochs), loss=f"{report.loss:.4f}")
                 shown = now
     return last
 
 
-def summary(trainer: Trainer, last: EpochReport | None) -> str:
+def out_of_patience(trainer: Trainer) -> bool:
+    """A checkpoint that stopped for --patience (and would stop again at once)."""
+    patience, best = trainer.train_cfg.patience, trainer.best
+    return patience > 0 and best.epoch > 0 and best.since(trainer.epoch) >= patience
+
+
+def summary(trainer: Trainer, last: EpochReport | None, best: BestFile | None = None) -> str:
     if last is None:
         return "no epoch finished"
+    b = trainer.best
+    kept = f", kept in {best.path}" if best and os.path.isfile(best.path) else ""
+    best_part = f"  best epoch {b.epoch} (val_loss {loss_text(b.val_loss)}{kept})" if b.epoch else ""
     rate = trainer.step_count / max(trainer.seconds, 1e-9)
     return (
         f"done: {plural(last.epoch, 'epoch')}, {plural(last.step, 'step')} in {last.seconds:.1f}s "
         f"({rate:,.0f} steps/s)  "
-        f"loss {last.loss:.4f}  acc {100 * last.acc:.1f}%  val_acc {100 * last.val_acc:.1f}%"
+        f"loss {last.loss:.4f}  acc {100 * last.acc:.1f}%  val_acc {100 * last.val_acc:.1f}%{best_part}"
     )
 
 

@@ -16,6 +16,9 @@ BINDINGS = [
     Binding("question_mark", "help", "help", key_display="?"),
     Binding("q", "quit", "quit"),
     Binding("r", "reset", "reset", show=False),
+    Binding("minus", "scale_lr(0.5)", "lr ÷2", show=False),
+    Binding("plus", "scale_lr(2)", "lr ×2", show=False),
+    Binding("equals_sign", "scale_lr(2)", "lr ×2", show=False),  # + without shift on most keyboards
     Binding("left_square_bracket", "layer(-1)", "layer", show=False),
     Binding("right_square_bracket", "layer(1)", "layer", show=False),
     Binding("h", "head(1)", "head", show=False),
@@ -32,6 +35,12 @@ BINDINGS = [
     Binding("l", "toggle('lens')", "logit lens", show=False),
     Binding("t", "type_sequence", "type", show=False),
     Binding("p", "probe_sample", "probe", show=False),
+    Binding("m", "loss_curves('smooth_loss')", "smoothing", show=False),
+    Binding("y", "loss_curves('linear_loss')", "log/linear", show=False),
+    Binding("x", "toggle('samples')", "samples", show=False),
+    Binding("less_than_sign", "temperature(-1)", "temperature", show=False),
+    Binding("greater_than_sign", "temperature(1)", "temperature", show=False),
+    Binding("z", "sample_again", "sample again", show=False),
     Binding("pagedown", "scroll_gradients(1)", "scroll gradients", show=False),  # with no panel focused
     Binding("pageup", "scroll_gradients(-1)", "scroll gradients", show=False),
 ]

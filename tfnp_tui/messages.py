@@ -15,6 +15,8 @@ from engine.analysis.inside import InsideReport
 from engine.gradcheck import GradcheckReport
 from engine.training.reports import EpochReport, ProbeReport, StepReport
 
+from .sampling import Sample
+
 
 @dataclass
 class Progress(Message):
@@ -116,3 +118,12 @@ class KnockedOut(Message):
     val_acc: float = float("nan")
     base_val_loss: float = float("nan")
     base_val_acc: float = float("nan")
+
+
+@dataclass
+class Sampled(Message):
+    """What the model wrote just now, on demand (z, a new temperature, a new prompt);
+    sample None: the model cannot write (it is not causal)."""
+
+    generation: int
+    sample: Sample | None

@@ -5,7 +5,7 @@ Records, one JSON object a line:
   "model", "train", "task", "step"}: the run's configs (a resumed run's may differ: another
   --lr), so the file alone says what it measured;
 * one per finished epoch, with the keys of EpochReport.metrics() (epoch, step, loss, acc,
-  val_loss, val_acc, lr, grad_norm, seconds). Only epoch records have an "epoch" key.
+  val_loss, val_acc, lr, grad_norm, seconds, lr_scale). Only epoch records have an "epoch" key.
 
 A fresh run replaces the file; a run that goes on from a checkpoint continues it from the
 checkpoint's epoch: at its first epoch the lines of epochs past the checkpoint's (written by
@@ -23,10 +23,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 from typing import TextIO
 
 from engine import __version__
+from engine.runtime.files import write_atomic
 from engine.training.reports import EpochReport
 
 
@@ -106,17 +106,8 @@ class MetricsLog:
 
     def _replace_with(self, lines: list[str]) -> None:
         """Write `lines` beside the file, then rename them over it."""
-        folder, name = os.path.split(os.path.abspath(self.path))
-        tmp = os.path.join(folder, f".{name}.{secrets.token_hex(6)}.tmp")
-        try:
-            with open(tmp, "x", encoding="utf-8") as f:
-                f.writelines(line + "\n" for line in lines)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        finally:
-            with contextlib.suppress(OSError):
-                os.remove(tmp)
+        text = "".join(line + "\n" for line in lines)
+        write_atomic(self.path, lambda f: f.write(text.encode("utf-8")))
 
     def _writeline(self, record: dict) -> None:
         self._file.write(json.dumps(record) + "\n")

@@ -18,3 +18,14 @@ def loss_text(x: float, decimals: int = 4) -> str:
 def plural(n: int, word: str) -> str:
     """'1 step', '2 steps', '1,260 steps'."""
     return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
+def factor_text(scale: float) -> str:
+    """The factor on the learning rate: '×2', '×1/4', '×1'."""
+    return f"×{scale:g}" if scale >= 1 else f"×1/{1 / scale:g}"
+
+
+def rate_text(lr: float, scale: float = 1.0) -> str:
+    """'lr 5.0e-03', and the factor the lab's keys put on the schedule when it is not 1:
+    'lr 5.0e-03 ×1/2'."""
+    return f"lr {lr:.1e}" + (f" {factor_text(scale)}" if scale != 1 else "")

@@ -2,17 +2,18 @@
 tool that touches it (probe, gradient check, save), with no widget in sight.
 
 The session is driven by method calls (run, pause, step, epoch, reset, probe, inspect,
-knock_out, gradcheck, save) and answers only by posting messages (tfnp_tui/messages.py)
+sample, knock_out, gradcheck, save, scale_lr) and answers only by posting messages (tfnp_tui/messages.py)
 through the `post` function it is given: the App's post_message in the lab, a list's
 append in a test.
 
 Threads: one trains at a time; it steps the trainer and posts a Progress report at most
 UPDATE_HZ times a second, however fast the steps are, and at each epoch's end looks inside
-the model (engine/analysis/inside.py) for the lab's instruments. A lock serialises
-everything that reads or changes the trainer (a step, a probe, a save, the gradient check's
-copy of the parameters), and every message carries the generation of the trainer that sent
-it, so a reset can never mix two runs. A step also waits while a gradient check has a bug
-planted in the engine (engine/bugs.py), without holding the lock meanwhile.
+the model (engine/analysis/inside.py) and has it write a sample (tfnp_tui/sampling.py) for
+the lab's instruments. A lock serialises everything that reads or changes the trainer (a
+step, a probe, a sample, a save, the gradient check's copy of the parameters), and every
+message carries the generation of the trainer that sent it, so a reset can never mix two
+runs. A step also waits while a gradient check has a bug planted in the engine
+(engine/bugs.py), without holding the lock meanwhile.
 """
 
 from __future__ import annotations
@@ -27,12 +28,14 @@ from textual.message import Message
 
 from engine.analysis.inside import look_inside
 from engine.bugs import kept_clean, planted
+from engine.generation import Vocabulary
 from engine.gradcheck import check_model
 from engine.model import TransformerEncoder
 from engine.training import checkpoint
 from engine.training.checkpoint import CheckpointError
 from engine.training.trainer import Trainer, TrainingDiverged
 
+from .best_file import BestFile, patience_story
 from .messages import (
     GradcheckDone,
     Inspected,
@@ -41,12 +44,14 @@ from .messages import (
     Probed,
     Progress,
     RunState,
+    Sampled,
     Saved,
     Stopped,
     ToolFailed,
 )
 from .metrics import MetricsError, header_record
 from .numbers import plural
+from .sampling import Sampler
 from .setup import Setup
 
 UPDATE_HZ = 10  # reports a second while training, whatever the step rate
@@ -64,12 +69,15 @@ class TrainingSession:
         self.probe_tokens: np.ndarray | None = None  # a typed sequence, or None for the probe sample
         self.knockout: tuple[int, int] | None = None  # the (layer, head) the probes leave out, for analysis
         self.spaces = False  # live probes project the embedding space too (while the lab shows it)
+        self.sampler = Sampler(Vocabulary.of_task(self.trainer.task))  # the samples' temperature and seed
         self.saved_step = self.trainer.step_count  # the step the newest checkpoint holds
+        self.best_file = BestFile.beside(setup.save)  # with --save: each new best epoch is written there
         self.metrics = setup.metrics_log()  # MetricsError when the file cannot be continued
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()  # the training thread's: set to pause it
         self._helpers: list[threading.Thread] = []  # probes, checks and saves under way
         self._saves: list[threading.Thread] = []  # saves under way: the way out waits for them
+        self._best_writes: list[threading.Thread] = []  # the best epoch's, started by the training thread alone
         self._checks: dict[str | None, tuple] = {}  # bug -> (thread, generation) of its newest gradient check
 
     # ------------------------------------------------------------------------- training
@@ -101,6 +109,8 @@ class TrainingSession:
         for thread in [self._thread, *self._helpers]:
             if thread is not None:
                 thread.join()
+        for thread in self._best_writes:  # started by the training thread: seen once it is done
+            thread.join()
         self._helpers = [t for t in self._helpers if t.is_alive()]
 
     def _spawn(self, target, *args) -> threading.Thread:
@@ -147,11 +157,13 @@ class TrainingSession:
                         if report.epoch_report is not None:
                             report = self._look_inside(report)
                             self._log(report.epoch_report)
+                            self._keep_best(report.epoch_report)
                 losses.append(report.loss)
                 if report.epoch_report is not None:
                     epochs.append(report.epoch_report)
+                patient = report.epoch_report is None or not report.epoch_report.out_of_patience
                 done = (mode == "step" or (mode == "epoch" and report.epoch_report is not None)
-                        or (stop_when_finished and trainer.finished))  # fmt: skip
+                        or (stop_when_finished and trainer.finished) or not patient)  # fmt: skip
                 if done or time.monotonic() - last_post >= 1 / UPDATE_HZ:
                     self._post_progress(generation, report, losses, epochs, final=done)
                     losses, epochs, last_post = [], [], time.monotonic()
@@ -159,6 +171,9 @@ class TrainingSession:
                     if stop_when_finished and trainer.finished:
                         msg = f"trained the {trainer.train_cfg.epochs} epochs asked for; space trains on"
                         self.post(Stopped(generation, "finished", msg))
+                    elif not patient:
+                        why = f"stopped early: {patience_story(trainer)}; space trains on"
+                        self.post(Stopped(generation, "patience", why))
                     return
         except TrainingDiverged as err:
             short = f"diverged at step {err.step}: {err.what} · paused with the last good parameters · ? help"
@@ -179,7 +194,21 @@ class TrainingSession:
         if self.knockout is not None:
             e = report.epoch_report
             self.post(self._knocked_out_figures((e.val_loss, e.val_acc)))
-        return replace(report, epoch_report=replace(report.epoch_report, inside=inside))
+        sample = self.sampler.write(self.trainer, self.probe_tokens)  # after the typed sequence, if any
+        return replace(report, epoch_report=replace(report.epoch_report, inside=inside, sample=sample))
+
+    def _keep_best(self, report) -> None:
+        """At a new best epoch's end (under the lock): its checkpoint, written in a thread."""
+        if report.new_best and self.best_file is not None:
+            thread = self.best_file.write_later(self.trainer, (self.generation, report.epoch), self.post)
+            self._best_writes = [t for t in self._best_writes if t.is_alive()] + [thread]
+
+    def scale_lr(self, factor: float) -> tuple[float, float]:
+        """Multiply the learning rate by `factor` from the next step on: (the factor on the
+        schedule now, the next step's rate). ValueError past LR_SCALE_LIMITS: nothing changes."""
+        with self.lock:
+            self.trainer.lr_scale = self.trainer.lr_scale * factor
+            return self.trainer.lr_scale, self.trainer.next_lr()
 
     def _post_progress(self, generation: int, report, losses: list, epochs: list, final: bool) -> None:
         with self.lock:
@@ -211,6 +240,8 @@ class TrainingSession:
             self.saved_step = 0
             if self.metrics:
                 self.metrics.restart(header_record(self.trainer))  # a new run, a new file
+        for thread in self._best_writes:  # the run before's best epoch is on disk before a new run names files
+            thread.join()
 
     # ---------------------------------------------------------------------------- tools
     def probe(self, tokens: np.ndarray | None = None) -> None:
@@ -231,6 +262,16 @@ class TrainingSession:
         with self.lock:
             generation, inside = self.generation, look_inside(self.trainer.model, self.trainer.task)
         self.post(Inspected(generation, inside))
+
+    def sample(self) -> None:
+        """Have the model as it is now write after the probe sample (or the typed sequence),
+        with the sampler's settings as they are now: Sampled brings it."""
+        self._spawn(self._sample, self.probe_tokens, self.sampler.settings())
+
+    def _sample(self, typed, settings: tuple[float, int]) -> None:
+        with self.lock:
+            generation, sample = self.generation, self.sampler.write(self.trainer, typed, settings)
+        self.post(Sampled(generation, sample))
 
     def knock_out(self, head: tuple[int, int] | None) -> None:
         """Leave `head` (layer, head) out of every probe from now on (None: every head back),
@@ -256,7 +297,8 @@ class TrainingSession:
 
     def gradcheck(self, bug: str | None = None) -> None:
         """Pause, then check the gradients of the model as it is now (on a copy); with `bug`, a
-        name in engine.bugs.BUGS, that bug is planted for the check. A check with the same
+        name in engine.bugs.BUGS, that bug is planted for the check. With dropout in the run's
+        TrainConfig, the training-time gradient: one fixed set of masks for every evaluation. A check with the same
         bug already under way is not started again: its result (which says its step) comes."""
         self.pause()
         under_way, generation = self._checks.get(bug, (None, -1))
@@ -275,7 +317,7 @@ class TrainingSession:
         tokens, targets = t.task.train_tokens[:2], t.task.train_targets[:2]
         max_entries = max(4, min(32, 3000 // len(model.params)))
         with planted(bug):
-            report = check_model(model, tokens, targets, max_entries=max_entries)
+            report = check_model(model, tokens, targets, max_entries=max_entries, dropout=t.train_cfg.dropout)
         self.post(GradcheckDone(report, step, bug, generation))
 
     def save(self, path: str) -> None:
@@ -315,7 +357,7 @@ class TrainingSession:
     def _stop_and_finish_saves(self) -> None:
         """Stop training, and let a save under way (w just before q) finish and count."""
         self.pause(wait=True)
-        for thread in self._saves:
+        for thread in [*self._saves, *self._best_writes]:
             thread.join()
 
     def close(self) -> str | None:

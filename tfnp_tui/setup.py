@@ -24,6 +24,7 @@ class Setup:
     save: str | None
     metrics_out: str | None
     loaded: Checkpoint | None
+    compare: tuple = ()  # --compare: the runs (tfnp_tui/runs.py Run) the lab draws beside this one
 
     def metrics_log(self) -> MetricsLog | None:
         """--metrics-out's log: a run that goes on from a checkpoint continues the file from

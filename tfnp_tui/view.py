@@ -15,6 +15,9 @@ from engine.training.reports import EpochReport, ProbeReport, StepReport
 
 from .history import History, capacity_for
 from .messages import Progress
+from .numbers import rate_text
+from .runs import Overlays
+from .sampling import Sample, newer
 
 
 @dataclass
@@ -34,6 +37,9 @@ class View:
     positions: bool = False  # ... of the probe's positions (embedding + positional encoding), not the vocabulary
     lens: bool = False  # the inspector shows the logit lens, layer by layer
     knocked: tuple[int, int] | None = None  # the (layer, head) knocked out for analysis (0-based)
+    samples: bool = False  # the loss slot shows what the model writes (a causal model)
+    smooth_loss: bool = False  # the Loss panel smooths the training curves (a moving average, raw curve faint)
+    linear_loss: bool = False  # ... on a linear loss axis, not a log one
 
     @property
     def live(self) -> bool:
@@ -59,6 +65,7 @@ class Frame:
     epoch: EpochReport | None = None  # replay: the epoch's report
     probe: ProbeReport | None = None  # the sequence the attention and inspector look at
     inside: InsideReport | None = None  # the look inside at the replayed epoch's end (live: the newest)
+    sample: Sample | None = None  # what the model wrote at the replayed epoch's end (live: the newest sample)
 
 
 class Scene:
@@ -70,6 +77,7 @@ class Scene:
         self.live: Progress | None = None  # the newest report
         self.live_probe: ProbeReport | None = None  # the newest look at the probe or typed sequence
         self.live_inside: InsideReport | None = None  # the newest look inside (at an epoch's end, or the start)
+        self.live_sample: Sample | None = None  # the newest sample (an epoch's end, or on demand)
         self._on_screen: tuple = (None, None)  # the live (step, probe) the last live frame showed
 
     def take(self, progress: Progress) -> None:
@@ -79,6 +87,7 @@ class Scene:
         self.history.extend(progress.epochs)
         for report in progress.epochs:
             self.live_inside = report.inside or self.live_inside
+            self.live_sample = newer(report.sample, self.live_sample)
 
     def frame(self, view_only: bool = False) -> Frame:
         """The view's frame: the replayed epoch, or live (also when that epoch is gone).
@@ -87,12 +96,12 @@ class Scene:
         report = self.history.get(self.view.epoch) if not self.view.live else None
         if report is not None:
             return Frame(self.view, self.replay_note(), epoch=report, probe=self.replayed_probe(report),
-                         inside=report.inside)  # fmt: skip
+                         inside=report.inside, sample=report.sample)  # fmt: skip
         self.view.epoch = None
         if not view_only:
             self._on_screen = (self.live.step if self.live else None, self.live_probe)
         step, probe = self._on_screen
-        return Frame(self.view, "live", step=step, probe=probe, inside=self.live_inside)
+        return Frame(self.view, "live", step=step, probe=probe, inside=self.live_inside, sample=self.live_sample)
 
     def replayed_probe(self, report: EpochReport) -> ProbeReport:
         """The epoch's probe sample, without the knocked-out head when one is (and was kept)."""
@@ -115,13 +124,15 @@ class Scene:
         self.view.epoch = self.history.neighbour(self.view.epoch, delta)
         if self.view.live:
             return "live"
-        return (
-            f"replaying epoch {self.view.epoch} of {self.history.last_epoch}: ←/→ move, a training key returns to live"
-        )
+        report = self.history.get(self.view.epoch)  # a rate the - and + keys changed is said
+        rate = f" ({rate_text(report.lr, report.lr_scale)})" if report.lr_scale != 1 else ""
+        where = f"replaying epoch {self.view.epoch} of {self.history.last_epoch}{rate}"
+        return f"{where}: ←/→ move, a training key returns to live"
 
     def clear(self) -> None:
         self.history.clear()
         self.live, self.live_probe, self.live_inside, self.view.epoch = None, None, None, None
+        self.live_sample = None
         self._on_screen = (None, None)
 
 
@@ -139,6 +150,7 @@ class LabInfo:
     parse: Callable[[str], np.ndarray]  # what the user typed -> (1, T) tokens; ValueError names a bad one
     causal: bool  # the model reads prefixes (a shorter typed sequence is nothing new to it)
     d_ff: int  # F: the units of each feed-forward layer (what a dead ReLU count is out of)
+    overlays: Overlays = Overlays()  # the runs the Loss panel draws beside this one (tfnp_tui/runs.py)
 
     @classmethod
     def of(cls, trainer) -> LabInfo:

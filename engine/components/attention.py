@@ -5,6 +5,7 @@ Params (local names): wq wk wv wo (C, C), bq bk bv bo (C,).
 
     q, k, v = x@wq+bq, x@wk+bk, x@wv+bv       head h owns columns h*D:(h+1)*D
     a       = softmax(q k^T / sqrt(D) + mask)  mask: -inf above the diagonal when causal
+    a       = dropout(a)                       in training only, when a dropout mask is given
     y       = concat_h(a v) @ wo + bo
 
 The three input projections run as one GEMM against [wq | wk | wv] (C, 3C): the same
@@ -17,6 +18,7 @@ import math
 from typing import NamedTuple
 
 from ..runtime.backend import array_module
+from . import dropout
 
 
 class AttentionCache(NamedTuple):
@@ -28,6 +30,7 @@ class AttentionCache(NamedTuple):
     probs: object  # (B, H, T, T) attention weights, rows sum to 1
     heads2d: object  # (B*T, C) concat_h(a v), input to the output projection
     wo: object  # (C, C)
+    drop: object = None  # (B, H, T, T) dropout mask on the weights (0 or 1/(1-p)); None when dropout is off
 
 
 def causal_mask(xp, T: int, dtype):
@@ -53,8 +56,11 @@ def softmax_backward(dprobs, probs):
     return dprobs
 
 
-def forward(x, p: dict, n_heads: int, causal: bool, head_mask=None):
+def forward(x, p: dict, n_heads: int, causal: bool, head_mask=None, drop=None):
     """x (B, T, C) -> y (B, T, C), cache.
+
+    drop (B, H, T, T), if given: a dropout mask on the attention weights, after the softmax
+    and before they weigh the values (where PyTorch's attention applies its dropout).
 
     head_mask (B, H), if given: each head's output multiplied by it before the output
     projection, sequence by sequence; 0 knocks the head out, as if it were not there (the
@@ -73,14 +79,15 @@ def forward(x, p: dict, n_heads: int, causal: bool, head_mask=None):
     if causal:
         scores += causal_mask(xp, T, scores.dtype)
     probs = softmax(scores)  # (B, H, T, T)
+    weights = dropout.forward(probs, drop)  # (B, H, T, T) probs itself when dropout is off
     heads = xp.empty((B, T, H, D), dtype=x.dtype)  # laid out as concat_h: head h in columns h*D:(h+1)*D
-    xp.matmul(probs, v, out=heads.transpose(0, 2, 1, 3))  # (B, H, T, D) written in place
+    xp.matmul(weights, v, out=heads.transpose(0, 2, 1, 3))  # (B, H, T, D) written in place
     if head_mask is not None:
         heads *= head_mask[:, None, :, None]  # (B, 1, H, 1): wo never sees a knocked-out head
     heads2d = heads.reshape(B * T, C)  # (B*T, C) heads side by side
     y = heads2d @ p["wo"]  # (B*T, C)
     y += p["bo"]
-    cache = AttentionCache(x2d, wqkv, q, k, v, probs, heads2d, p["wo"])
+    cache = AttentionCache(x2d, wqkv, q, k, v, probs, heads2d, p["wo"], drop)
     return y.reshape(B, T, C), cache
 
 
@@ -97,9 +104,10 @@ def backward(dy, cache: AttentionCache):
     # [dq | dk | dv] go straight into one buffer laid out as the forward's qkv
     dqkv = xp.empty((B, T, 3, H, D), dtype=dy.dtype)
     dq, dk, dv = (dqkv[:, :, n].transpose(0, 2, 1, 3) for n in range(3))  # (B, H, T, D) views
-    # heads = probs @ v
-    dprobs = dheads @ cache.v.swapaxes(-1, -2)  # (B, H, T, T)
-    xp.matmul(cache.probs.swapaxes(-1, -2), dheads, out=dv)
+    # heads = weights @ v, weights = dropout(probs): recomputed, one product, rather than cached
+    dweights = dheads @ cache.v.swapaxes(-1, -2)  # (B, H, T, T)
+    xp.matmul(dropout.forward(cache.probs, cache.drop).swapaxes(-1, -2), dheads, out=dv)
+    dprobs = dropout.backward(dweights, cache.drop)  # (B, H, T, T) dweights itself when dropout is off
     # softmax, row by row: dscores = a * (da - sum_j(da * a)); masked entries have a = 0, so get 0
     dscores = softmax_backward(dprobs, cache.probs)  # (B, H, T, T)
     # scores = q_scaled @ k^T with q_scaled = q / sqrt(D)

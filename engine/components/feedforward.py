@@ -1,4 +1,7 @@
-"""Position-wise feed-forward network: ffn(x) = act(x @ w1 + b1) @ w2 + b2.
+"""Position-wise feed-forward network: ffn(x) = dropout(act(x @ w1 + b1)) @ w2 + b2.
+
+The dropout (PyTorch's `self.dropout` in TransformerEncoderLayer._ff_block) is there in
+training only, when a mask is given; without one, ffn(x) = act(x @ w1 + b1) @ w2 + b2.
 
 Legend: B batch, T sequence, C d_model, F d_ff.
 Params (local names): w1 (C, F), b1 (F,), w2 (F, C), b2 (C,).
@@ -8,7 +11,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from . import activations, linear
+from . import activations, dropout, linear
 
 
 class FeedForwardCache(NamedTuple):
@@ -16,19 +19,22 @@ class FeedForwardCache(NamedTuple):
     act: object  # what the activation's backward needs
     down: linear.LinearCache  # a -> y
     activation: str  # "relu" | "gelu"
+    drop: object = None  # (B, T, F) dropout mask after the activation; None when dropout is off
 
 
-def forward(x, p: dict, activation: str):
-    """x (B, T, C) -> y (B, T, C), cache."""
+def forward(x, p: dict, activation: str, drop=None):
+    """x (B, T, C) -> y (B, T, C), cache. drop (B, T, F), if given: a dropout mask after the activation."""
     h, up = linear.forward(x, p["w1"], p["b1"])  # (B, T, F)
     a, act = activations.FORWARD[activation](h)  # (B, T, F)
+    a = dropout.forward(a, drop)  # (B, T, F) a itself when dropout is off
     y, down = linear.forward(a, p["w2"], p["b2"])  # (B, T, C)
-    return y, FeedForwardCache(up, act, down, activation)
+    return y, FeedForwardCache(up, act, down, activation, drop)
 
 
 def backward(dy, cache: FeedForwardCache):
     """dy (B, T, C) -> dx (B, T, C), {"w1", "b1", "w2", "b2"}."""
     da, g2 = linear.backward(dy, cache.down)  # (B, T, F)
+    da = dropout.backward(da, cache.drop)  # (B, T, F)
     dh = activations.BACKWARD[cache.activation](da, cache.act)  # (B, T, F)
     dx, g1 = linear.backward(dh, cache.up)  # (B, T, C)
     return dx, {"w1": g1["w"], "b1": g1["b"], "w2": g2["w"], "b2": g2["b"]}

@@ -8,6 +8,7 @@ N = B*T positions. A float is 4 bytes (float32) or 8 (float64).
                                        3 step temporaries: the update and squares for the norms)
     activations kept for backward L * (8 N C + 2 N F + B H T^2)  + 3 N V    (logits, probs, dlogits)
     temporaries of one backward   2 B H T^2 + 2 N F + 4 N C
+    with dropout, on top          L * (B H T^2 + 2 N C + N F) masks kept, and 2 B H T^2 in backward
 
 Evaluation runs forward passes of eval_batch_size(T) sequences (at most EVAL_BATCH, at most
 EVAL_POSITIONS positions), with the same activations; the peak is the larger of a training
@@ -36,11 +37,16 @@ def eval_batch_size(seq_len: int) -> int:
     return max(1, min(EVAL_BATCH, EVAL_POSITIONS // seq_len))
 
 
-def training_bytes(cfg: ModelConfig, batch_size: int, optimizer: str = "adam", val_samples: int = 0) -> int:
-    """Bytes that training `cfg` at `batch_size` needs at its peak, roughly: a step's, or
-    an evaluation pass's over the `val_samples` held-out sequences if that is larger."""
+def training_bytes(
+    cfg: ModelConfig, batch_size: int, optimizer: str = "adam", val_samples: int = 0, dropout: bool = False
+) -> int:
+    """Bytes that training `cfg` at `batch_size` needs at its peak, roughly: a step's (with
+    dropout's masks if `dropout`), or an evaluation pass's over the `val_samples` held-out
+    sequences if that is larger."""
     P = ParamLayout(param_shapes(cfg)).size
     step = activations(cfg, batch_size) + backward_temporaries(cfg, batch_size)
+    if dropout:
+        step += dropout_floats(cfg, batch_size)
     evaluation = activations(cfg, min(eval_batch_size(cfg.seq_len), val_samples))
     floats = P * (3 + 3 + state_copies(optimizer)) + max(step, evaluation)
     return floats * np.dtype(cfg.dtype).itemsize
@@ -64,6 +70,14 @@ def backward_temporaries(cfg: ModelConfig, B: int) -> int:
     T, C, H, F = cfg.seq_len, cfg.d_model, cfg.n_heads, cfg.d_ff
     N = B * T
     return 2 * B * H * T * T + 2 * N * F + 4 * N * C
+
+
+def dropout_floats(cfg: ModelConfig, B: int) -> int:
+    """Floats dropout adds to a training step over B sequences: the masks kept for backward,
+    and the dropped attention weights recomputed and masked in backward."""
+    T, C, H, F, L = cfg.seq_len, cfg.d_model, cfg.n_heads, cfg.d_ff, cfg.n_layers
+    N = B * T
+    return L * (B * H * T * T + 2 * N * C + N * F) + 2 * B * H * T * T
 
 
 def available_bytes() -> int | None:

@@ -10,10 +10,8 @@ CheckpointError that names the file and what is wrong with it.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import secrets
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +20,7 @@ import numpy as np
 
 from ..config import ModelConfig
 from ..model import param_shapes
+from ..runtime import files
 from ..runtime.backend import to_numpy
 from ..runtime.files import read_error
 
@@ -52,7 +51,12 @@ class Checkpoint:
 
 def save(path: str | os.PathLike, trainer) -> None:
     """Write the trainer's model, optimizer state and position to `path` atomically."""
-    path = Path(path)
+    write_atomic(Path(path), contents(trainer))
+
+
+def contents(trainer) -> dict[str, np.ndarray]:
+    """What `save` writes, as host copies that the trainer's next steps leave alone (so
+    another thread can write them while training goes on: the lab's best epoch)."""
     meta = {
         "format": FORMAT,
         "version": VERSION,
@@ -61,31 +65,20 @@ def save(path: str | os.PathLike, trainer) -> None:
         "position": trainer.position(),
         "task": {"name": trainer.task.name, "chars": trainer.task.chars},
     }
-    arrays = trainer.model.params_numpy()
+    arrays = trainer.model.params_numpy()  # a copy
     for key, value in trainer.optimizer.state_arrays().items():
-        arrays[OPTIMIZER + key] = to_numpy(value)
+        host = to_numpy(value)
+        arrays[OPTIMIZER + key] = host.copy() if host is value else host  # the optimizer reuses its buffers
     arrays[META] = np.array(json.dumps(meta))
-    write_atomic(path, arrays)
+    return arrays
 
 
 def write_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """np.savez into a temporary file beside `path`, then rename it over `path`."""
-    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"  # beside it: same file system
-    created = False
     try:
-        with open(tmp, "xb") as f:  # a fresh file, with the permissions the umask gives
-            created = True
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as err:  # also Ctrl-C mid-write: never leave the temporary file behind
-        if created:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-        if isinstance(err, OSError):
-            raise CheckpointError(f"{path}: cannot write the checkpoint ({err.strerror or err})") from None
-        raise
+        files.write_atomic(path, lambda f: np.savez(f, **arrays))
+    except OSError as err:
+        raise CheckpointError(f"{path}: cannot write the checkpoint ({err.strerror or err})") from None
 
 
 def load(path: str | os.PathLike) -> Checkpoint:

@@ -83,9 +83,14 @@ class EpochReport:
     update_ratios: dict[str, float]  # per tensor, mean over the epoch's steps
     probe: ProbeReport
     inside: object | None = None  # the lab's look inside at the epoch's end (engine/analysis/inside.py)
+    sample: object | None = None  # the lab's sample of what the model writes at the epoch's end (tfnp_tui/sampling.py)
     lr_scale: float = 1.0  # the factor on the schedule's rate at the epoch's last step (lr includes it)
+    new_best: bool = False  # its val_loss is the lowest so far (engine/training/best.py)
+    best_epoch: int = 0  # the epoch with the lowest val_loss so far, this one included (0: none yet)
+    best_val_loss: float = float("inf")  # that epoch's val_loss
+    out_of_patience: bool = False  # the run's --patience epochs without a new best end with this one
 
     def metrics(self) -> dict:
         """The JSON line written by --metrics-out."""
-        keys = ("epoch", "step", "loss", "acc", "val_loss", "val_acc", "lr", "grad_norm", "seconds")
+        keys = ("epoch", "step", "loss", "acc", "val_loss", "val_acc", "lr", "grad_norm", "seconds", "lr_scale")
         return {key: getattr(self, key) for key in keys}

@@ -5,9 +5,15 @@
 
 Batches: each epoch visits the training set in a fresh order, drawn from (seed, epoch), so
 a run is a pure function of its configs (bit-identical losses on the same machine) and a
-checkpoint needs no random state to resume exactly. A step whose loss or gradient is not
+checkpoint needs no random state to resume exactly; dropout's masks (TrainConfig.dropout,
+training steps only) are drawn from (seed, step) the same way. A step whose loss or gradient is not
 finite raises TrainingDiverged before anything is updated: the parameters stay those of
 the last good step.
+
+lr_scale multiplies the schedule's rate from the next step on (the lab's - and + keys); at
+each epoch's end the best epoch (engine/training/best.py) takes the validation loss, and the
+EpochReport says whether it is a new best and whether --patience ran out. Both travel in
+the checkpoint position, so a resumed run goes on with them.
 """
 
 from __future__ import annotations
@@ -20,13 +26,19 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..analysis.probe import look
+from ..components.dropout import Dropout
 from ..config import ModelConfig, TrainConfig
 from ..model import TransformerEncoder
 from ..runtime.backend import to_numpy
+from .best import BestEpoch
 from .evaluation import evaluate, right_and_counted
 from .optim import clip_gradients, learning_rate, make_optimizer
 from .reports import EpochReport, ProbeReport, StepReport
 from .tasks import Task, make_task
+
+LR_SCALE_LIMITS = (2.0**-10, 2.0**10)  # the factor on the schedule's rate: 1/1024 to 1024
+
+DROPOUT_STREAM = 0x64726F70  # "drop": the middle word of the dropout Generators' seeds, apart from shuffling's
 
 
 @dataclass
@@ -105,6 +117,26 @@ class Trainer:
         self._totals = EpochTotals()  # this epoch so far
         self._order_epoch = -1
         self._order = np.arange(n)
+        self._lr_scale = 1.0
+        self.best = BestEpoch()  # the epoch with the lowest validation loss so far
+
+    @property
+    def lr_scale(self) -> float:
+        """The factor on the schedule's learning rate from the next step on (the lab's keys
+        change it; checkpoints keep it). ValueError outside LR_SCALE_LIMITS."""
+        return self._lr_scale
+
+    @lr_scale.setter
+    def lr_scale(self, scale: float) -> None:
+        low, high = LR_SCALE_LIMITS
+        if not low <= scale <= high:  # also refuses nan
+            raise ValueError(f"lr_scale must be between 1/{1 / low:g} and {high:g}, got {scale}")
+        self._lr_scale = float(scale)
+
+    def next_lr(self) -> float:
+        """The learning rate the next step will use: the schedule's, times lr_scale."""
+        cfg = self.train_cfg
+        return learning_rate(self.step_count, cfg.lr, cfg.schedule, cfg.warmup, self.total_steps) * self.lr_scale
 
     @property
     def model_cfg(self) -> ModelConfig:
@@ -132,19 +164,28 @@ class Trainer:
         rows = self._order[i * bs : (i + 1) * bs]
         return self.task.train_tokens[rows], self.task.train_targets[rows]
 
+    def dropout(self, step: int) -> Dropout | None:
+        """The dropout masks of 0-based optimizer step `step` (None when TrainConfig.dropout
+        is 0): drawn from a Generator seeded from (seed, step), a stream apart from the
+        shuffling's, so a run and a resumed run draw the same masks at every step."""
+        p = self.train_cfg.dropout
+        if p == 0:
+            return None
+        return Dropout(p, np.random.default_rng([self.train_cfg.seed, DROPOUT_STREAM, step]))
+
     @np.errstate(over="ignore", invalid="ignore", divide="ignore")  # inf and nan are refused below, not warned
     def step(self) -> StepReport:
         """One optimizer step on the next batch."""
         start = time.perf_counter()
         cfg, model = self.train_cfg, self.model
         tokens, targets = self.batch(self.step_count)
-        loss, grads, logits = model.forward_backward(tokens, targets)
+        loss, grads, logits = model.forward_backward(tokens, targets, self.dropout(self.step_count))
         g = model.layout.flatten(grads, out=self._grad)  # (P,) every gradient, end to end
         grad_sq = self._per_tensor(g * g)  # (tensors,) squared norms, before clipping
         grad_norm = math.sqrt(float(grad_sq.sum()))
         self._refuse_unless(math.isfinite(loss), f"the loss is {loss}")
         self._refuse_unless(math.isfinite(grad_norm), f"the gradient norm is {grad_norm}")
-        lr = learning_rate(self.step_count, cfg.lr, cfg.schedule, cfg.warmup, self.total_steps)
+        lr = self.next_lr()
         clip_gradients(g, grad_norm, cfg.clip)
         u = self.optimizer.updates(model.flat, g, lr)  # (P,)
         update_sq = self._per_tensor(u * u)
@@ -160,7 +201,7 @@ class Trainer:
         names = model.layout.names
         report = StepReport(
             step=self.step_count, epoch=(self.step_count - 1) // self.steps_per_epoch + 1,
-            loss=loss, acc=right / counted, lr=lr, grad_norm=grad_norm,
+            loss=loss, acc=right / counted, lr=lr, grad_norm=grad_norm, lr_scale=self.lr_scale,
             grad_norms=dict(zip(names, grad_norms.tolist())), update_ratios=dict(zip(names, ratios.tolist())),
         )  # fmt: skip
         if self.step_count % self.steps_per_epoch == 0:
@@ -195,12 +236,15 @@ class Trainer:
         t, names = self._totals, list(self.model.params)
         self._totals = EpochTotals()
         val_loss, val_acc = self.evaluate(self.task.val_tokens, self.task.val_targets)
+        new_best, best = self.best.update(self.epoch, self.step_count, val_loss), self.best
+        patience = self.train_cfg.patience
         return EpochReport(
             epoch=self.epoch, step=self.step_count, loss=t.loss / t.counted, acc=t.right / t.counted,
             val_loss=val_loss, val_acc=val_acc, lr=last.lr, grad_norm=last.grad_norm, seconds=self.seconds,
             grad_norms=dict(zip(names, (t.grad_norms / t.steps).tolist())),
             update_ratios=dict(zip(names, (t.update_ratios / t.steps).tolist())),
-            probe=self.probe(),
+            probe=self.probe(), lr_scale=last.lr_scale, new_best=new_best, best_epoch=best.epoch,
+            best_val_loss=best.val_loss, out_of_patience=patience > 0 and best.since(self.epoch) == patience,
         )  # fmt: skip
 
     # -------------------------------------------------------------------------- evaluation
@@ -230,16 +274,24 @@ class Trainer:
             "seconds": self.seconds,
             "epoch_totals": self._totals.to_dict(),
             "optimizer_t": self.optimizer.t,
+            "lr_scale": self.lr_scale,
+            "best": self.best.to_dict(),
         }
 
     def restore(self, position: dict, optimizer_state: dict | None) -> None:
         """Continue from a saved position (parameters are loaded separately); without
         optimizer_state the optimizer starts afresh. Everything is checked before anything
-        changes: a bad position raises ValueError and leaves the trainer as it was."""
+        changes: a bad position raises ValueError and leaves the trainer as it was. A position
+        saved before lr_scale and best epochs existed goes on at factor 1 with no best yet."""
         step, seconds = int(position["step"]), float(position["seconds"])
+        lr_scale, best = float(position.get("lr_scale", 1.0)), BestEpoch.from_dict(position.get("best"))
+        low, high = LR_SCALE_LIMITS
+        if not low <= lr_scale <= high:
+            raise ValueError(f"lr_scale {lr_scale}")
         totals = EpochTotals(**position["epoch_totals"])
         t = 0 if optimizer_state is None else int(position["optimizer_t"])
         if step < 0 or t < 0 or not math.isfinite(seconds):
             raise ValueError(f"step {step}, optimizer step {t}, seconds {seconds}")
         self.optimizer.load_state_arrays(t, optimizer_state or {}, self.xp, self.model.cfg.dtype)  # checks it first
         self.step_count, self.seconds, self._totals = step, seconds, totals
+        self._lr_scale, self.best = lr_scale, best

@@ -18,14 +18,6 @@ from . import fake_cupy
 from .test_model import CONFIGS, batch
 
 
-@pytest.fixture
-def fake_gpu(monkeypatch):
-    cupy, cupyx = fake_cupy.make_modules()
-    monkeypatch.setitem(sys.modules, "cupy", cupy)
-    monkeypatch.setitem(sys.modules, "cupyx", cupyx)
-    return cupy
-
-
 def test_the_cpu_path_never_imports_cupy():
     code = (
         "import sys; from engine import ModelConfig, TrainConfig; from engine.training.trainer import Trainer; "

@@ -56,7 +56,8 @@ def test_epoch_report_comes_with_the_last_step_of_each_epoch():
     epoch = reports[9].epoch_report
     assert (epoch.epoch, epoch.step) == (1, 10)
     assert epoch.loss == pytest.approx(np.mean([r.loss for r in reports[:10]]), rel=1e-9)  # equal batches
-    assert set(epoch.metrics()) == {"epoch", "step", "loss", "acc", "val_loss", "val_acc", "lr", "grad_norm", "seconds"}
+    assert set(epoch.metrics()) == {"epoch", "step", "loss", "acc", "val_loss", "val_acc", "lr", "grad_norm", "seconds",
+                                    "lr_scale"}  # fmt: skip
     assert epoch.probe.attention.shape == (1, 1, 4, 4)
     assert epoch.probe.probs.shape == (4, 20)
     ids, probs = epoch.probe.top(3)

@@ -576,6 +576,8 @@ def test_the_help_screen_names_every_key_of_the_lab():
 
     listed = set(" ".join(key for _, rows in KEYS for key, _ in rows).replace("/", " ").split())
     names = {"space": "space", "left": "←", "right": "→", "left_square_bracket": "[", "right_square_bracket": "]",
-             "question_mark": "?", "comma": ",", "full_stop": ".", "pagedown": "pgdn", "pageup": "pgup"}  # fmt: skip
+             "question_mark": "?", "comma": ",", "full_stop": ".", "pagedown": "pgdn", "pageup": "pgup",
+             "minus": "-", "plus": "+", "equals_sign": "=",
+             "less_than_sign": "<", "greater_than_sign": ">"}  # fmt: skip
     for binding in BINDINGS:
         assert names.get(binding.key, binding.key) in listed, binding.key

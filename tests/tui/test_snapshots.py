@@ -79,3 +79,36 @@ def test_heads_table_with_a_head_knocked_out_120x40(snap_compare):
 
 def test_heads_table_80x24(snap_compare):
     assert snap_compare(make_lab(*REVERSE, *F64), terminal_size=(80, 24), run_before=after(*"nnnnnn", "o"))
+
+
+def compared_runs() -> list[str]:
+    """Two runs' metrics files written here (made-up curves; the SGD run's rate halved in epoch 5)."""
+    from .metrics_files import header, records, write
+
+    adam = write("adam.jsonl", header(train={"lr": 3e-3}), records(10, 3.0, 0.05, 0.45))
+    sgd_header = header(train={"optimizer": "sgd", "lr": 0.1})
+    sgd = write("sgd.jsonl", sgd_header, records(10, 3.1, 0.4, 0.25, scales={5: 0.5}))
+    return ["--compare", adam, "--compare", sgd]
+
+
+def test_compare_two_runs_80x24(snap_compare):
+    quick = [*REVERSE, "--samples", "640", "--lr", "1e-2", *F64]
+    assert snap_compare(make_lab(*quick, *compared_runs()), terminal_size=(80, 24), run_before=after(*"nnnn"))
+
+
+def test_compare_two_runs_smoothed_120x40(snap_compare):
+    quick = [*REVERSE, "--samples", "640", "--lr", "1e-2", *F64]
+    keys = [*"nnnn", "m"]
+    assert snap_compare(make_lab(*quick, *compared_runs()), terminal_size=(120, 40), run_before=after(*keys))
+
+
+def test_samples_of_a_text_model_80x24(snap_compare):
+    """Two short epochs on a small repetitive text: what the model writes after the probe
+    sample (x), the prompt dim and the continuation bold."""
+    from pathlib import Path
+
+    Path("t.txt").write_text("the quick brown fox jumps over the lazy dog.\nthe dog sleeps; the fox runs away.\n" * 30)
+    text = ["--task", "text", "--data", "t.txt", "--seq-len", "16", "--samples", "640", "--val-samples", "64"]
+    text += ["--d-model", "64", "--d-ff", "128"]  # the sizes pinned here, whatever the text task's defaults
+    keys = [*"nn", "x"]
+    assert snap_compare(make_lab(*text, "--lr", "1e-2", *F64), terminal_size=(80, 24), run_before=after(*keys))

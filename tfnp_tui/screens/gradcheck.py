@@ -4,7 +4,8 @@ finite differences' noise floor), entries at ReLU kinks, and how long it took.
 
 b / B plant the next / previous classic backprop bug of engine/bugs.py (cycling through
 "no bug" and each bug) and check again, so the box shows what each bug breaks. The box
-runs one check at a time: a choice made while a check runs is checked when it lands."""
+runs one check at a time: a choice made while a check runs is checked when it lands. A run
+with dropout is checked with one fixed set of dropout masks, and the box says so."""
 
 from __future__ import annotations
 
@@ -61,7 +62,9 @@ class GradcheckScreen(ScrollingModal):
 
     def checking_line(self) -> str:
         planted = f" with {self.bug} planted" if self.bug else ""
-        return f"checking every tensor against central finite differences in float64{planted}…"
+        dropout = self.app.session.trainer.train_cfg.dropout
+        fixed = f", with dropout {dropout:g}: one fixed mask" if dropout else ""
+        return f"checking every tensor against central finite differences in float64{planted}{fixed}…"
 
     def action_bug(self, delta: int) -> None:
         self.choice = (self.choice + delta) % len(CHOICES)
@@ -85,6 +88,8 @@ class GradcheckScreen(ScrollingModal):
             self.check()
             return
         summary = Text.assemble(gradcheck_verdict(report), f"  ·  the model at step {step:,}\n")
+        if report.conditions:
+            summary.append(report.conditions + "\n", "bold")
         if self.bug is not None:
             summary.append(effect(self.bug, report) + "\n", "bold red" if report.failed else "bold yellow")
         summary.append_text(

@@ -15,9 +15,16 @@ KEYS = [
         ("n", "train to the end of the epoch, then pause"),
         ("s", "one optimizer step"),
         ("r", "reset to a fresh model (asks first)"),
+        ("- / + =", "halve / double the learning rate from the next step on (1/1024 to 1024 times the "
+                    "schedule's; the status line shows the factor, checkpoints keep it)"),
     ]),
     ("looking back", [
-        ("← / →", "step back and forth through the recorded epochs (any training key returns to live)"),
+        ("← / →", "step back and forth through the recorded epochs, each with its learning rate "
+                  "(any training key returns to live)"),
+    ]),
+    ("loss curves", [
+        ("m", "smooth the training curves (a moving average; the raw curve faint behind it), or not"),
+        ("y", "a linear loss axis, or back to the log one"),
     ]),
     ("attention", [
         ("[ / ]", "previous / next layer"),
@@ -42,10 +49,18 @@ KEYS = [
         ("t", "type a sequence to look at (enter: show it, escape: back)"),
         ("p", "back to the probe sample"),
     ]),
+    ("samples", [
+        ("x", "what a causal model (the text task) writes after the prompt, in place of the loss curves; "
+              "each epoch's end writes one, kept for replay"),
+        ("< / >", "lower / raise the temperature (0 greedy, 0.5, 0.8, 1.0, 1.2, 1.5) and write again"),
+        ("z", "write again now with a fresh seed (the seed of each epoch's end from then on)"),
+        ("t / p", "the typed sequence is the prompt / the probe sample again"),
+    ]),
     ("tools", [
         ("g", "gradient check of the current model against finite differences (pauses training)"),
         ("b / B", "in the gradient check: plant the next / previous classic backprop bug and check again"),
-        ("w", "save a checkpoint (to --save; else tfnp-checkpoint.npz, or the first free name beside it)"),
+        ("w", "save a checkpoint (to --save; else tfnp-checkpoint.npz, or the first free name beside it); "
+              "with --save FILE each new best epoch also goes to FILE.best.npz as it ends"),
         ("ctrl+s", "save an SVG screenshot"),
         ("?", "this help"),
         ("q", "quit (with --save: save first; says on the way out whether the training was saved)"),

@@ -1,5 +1,6 @@
-"""The status line: running or paused, epoch, step, loss, task, optimizer and learning rate,
-and below it the latest message (saved, diverged, replaying)."""
+"""The status line: running or paused, epoch, step, loss, task, optimizer and learning rate
+(with the factor the - and + keys put on it), and below it the latest message (saved,
+diverged, replaying)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from ..numbers import loss_text
+from ..numbers import loss_text, rate_text
 
 HOLD_SECONDS = 6.0  # a warning or error stays this long before routine news may replace it
 
@@ -25,6 +26,7 @@ class StatusLine(Widget):
     step: reactive[int] = reactive(0)
     loss: reactive[float] = reactive(math.nan)
     lr: reactive[float] = reactive(math.nan)
+    lr_scale: reactive[float] = reactive(1.0)  # the factor on the schedule's rate (the - and + keys)
     rate: reactive[float] = reactive(math.nan)  # steps per second while running
     message: reactive[str] = reactive("")
     severity: reactive[str] = reactive("information")  # information | warning | error
@@ -46,7 +48,10 @@ class StatusLine(Widget):
             text.append(f"  ✕ L{layer + 1} H{head + 1} out" + (" (analysis only)" if room >= 100 else ""),
                         style="bold magenta")  # fmt: skip
         rate = f"  {self.rate:,.0f} steps/s" if self.running and math.isfinite(self.rate) else ""
-        for extra, style in ((f"  task {self.task_name}  {self.optimizer_name} lr {self.lr:.1e}", ""),
+        lr = rate_text(self.lr, self.lr_scale)
+        whole = f"  task {self.task_name}  {self.optimizer_name} {lr}"
+        short = f"  {lr}" if self.lr_scale != 1 else ""  # narrow: a changed rate is still said
+        for extra, style in ((whole if text.cell_len + len(whole) <= room else short, ""),
                              (rate, "dim"), (f"  {self.model_summary}", "dim")):  # fmt: skip
             if extra and text.cell_len + len(extra) <= room:
                 text.append(extra, style=style)
@@ -59,6 +64,7 @@ class StatusLine(Widget):
     def follow(self, step, epochs: list, rate: float) -> None:
         """The newest step's figures, the steps/s, and a finished epoch's as routine news."""
         self.epoch, self.step, self.loss, self.lr, self.rate = step.epoch, step.step, step.loss, step.lr, rate
+        self.lr_scale = step.lr_scale
         if epochs:
             e = epochs[-1]
             self.say(f"epoch {e.epoch}: loss {loss_text(e.loss)}  acc {100 * e.acc:.1f}%  "
