@@ -197,7 +197,7 @@ class LabActions:
             panel.clear()
         status = self.status
         status.epoch, status.step, status.loss = 0, 0, float("nan")
-        status.lr, status.lr_scale = self.trainer.train_cfg.lr, 1.0
+        status.lr, status.lr_scale = self.trainer.next_lr(), self.trainer.lr_scale
         status.say(f"reset: a fresh model (seed {self.trainer.train_cfg.seed})")
         self.redraw()
         self.session.probe(self.session.probe_tokens)

@@ -12,6 +12,7 @@ from textual.app import App, ComposeResult
 from textual.widgets import Footer
 
 from .actions import LabActions
+from .best_file import out_of_patience, patience_story
 from .describe import model_summary
 from .history import History
 from .keys import BINDINGS
@@ -111,9 +112,10 @@ class TfnpLab(LabActions, App):
         self.slots = list(self.query(PanelSlot))
         status = self.status
         status.epoch, status.step, status.lr_scale = self.trainer.epoch, self.trainer.step_count, self.trainer.lr_scale
-        status.lr = self.trainer.train_cfg.lr * self.trainer.lr_scale  # a checkpoint's factor goes on
+        status.lr = self.trainer.next_lr()  # the schedule's rate at this step, with a checkpoint's factor
         if self.setup.loaded:
-            status.say(f"loaded {self.setup.loaded.path} at step {self.trainer.step_count}")
+            stopped = f"; it stopped early, {patience_story(self.trainer)}" if out_of_patience(self.trainer) else ""
+            status.say(f"loaded {self.setup.loaded.path} at step {self.trainer.step_count}{stopped}")
         self.check_size(self.size.width, self.size.height)
         self.redraw()
         self.session.probe()

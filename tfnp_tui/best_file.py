@@ -29,6 +29,14 @@ def patience_story(trainer) -> str:
             f"the best was epoch {best.epoch} (val_loss {loss_text(best.val_loss)})")  # fmt: skip
 
 
+def out_of_patience(trainer) -> bool:
+    """A run (from a checkpoint) that has stopped for --patience already: N epochs or more since
+    its best. --headless does not train it again; the lab says so and trains on when asked
+    (then it pauses at the next run-out: N epochs after a new best)."""
+    patience, best = trainer.train_cfg.patience, trainer.best
+    return patience > 0 and best.epoch > 0 and best.since(trainer.epoch) >= patience
+
+
 class BestFile:
     """Where a run keeps its best epoch, and which epoch this run has written there."""
 
@@ -43,20 +51,23 @@ class BestFile:
         """The best file of --save FILE; None without --save."""
         return cls(best_path(save)) if save else None
 
-    def write(self, arrays: dict[str, np.ndarray], key: tuple[int, int]) -> bool:
+    def write(self, arrays: dict[str, np.ndarray], key: tuple[int, int]) -> None:
         """Write `arrays` (checkpoint.contents at a new best) for `key` (generation, epoch),
-        unless a newer key's were written already or a write failed before; whether it wrote.
-        CheckpointError when the write fails."""
+        unless a newer key's were written already or a write failed before. CheckpointError
+        when the write fails."""
         with self._lock:
             if self.failed is not None or (self._newest is not None and key <= self._newest):
-                return False
+                return
             try:
                 write_atomic(Path(self.path), arrays)
             except CheckpointError as err:
                 self.failed = str(err)
                 raise
             self._newest = key
-            return True
+
+    def holds(self, epoch: int) -> bool:
+        """Whether this run wrote `epoch` to the file (and nothing newer)."""
+        return self._newest is not None and self._newest[1] == epoch
 
     def write_later(self, trainer, key: tuple[int, int], post: Callable) -> threading.Thread:
         """The lab's way: the trainer's checkpoint as it is now (the caller holds the lock that

@@ -22,9 +22,9 @@ from engine.training.checkpoint import CheckpointError
 from engine.training.reports import EpochReport
 from engine.training.trainer import Trainer, TrainingDiverged
 
-from .best_file import BestFile, patience_story
+from .best_file import BestFile, out_of_patience, patience_story
 from .describe import describe
-from .files import diverged_path
+from .files import diverged_path, same_file
 from .metrics import MetricsError, MetricsLog
 from .numbers import loss_text, plural, rate_text
 from .setup import PROG, Setup
@@ -88,7 +88,7 @@ def run_headless(setup: Setup) -> int:
         return fail(f"interrupted after step {trainer.step_count}" + kept(setup, saved))
     if last is not None and last.out_of_patience:
         console.print(f"stopped early at epoch {last.epoch}: {patience_story(trainer)}")
-    console.print(summary(trainer, last, best))
+    console.print(summary(trainer, last, kept_best(setup, best)))
     return 0 if save(setup, trainer, console) is not False else 2
 
 
@@ -137,17 +137,26 @@ def train(trainer: Trainer, console: Console, metrics: MetricsLog | None,
     return last
 
 
-def out_of_patience(trainer: Trainer) -> bool:
-    """A checkpoint that stopped for --patience (and would stop again at once)."""
-    patience, best = trainer.train_cfg.patience, trainer.best
-    return patience > 0 and best.epoch > 0 and best.since(trainer.epoch) >= patience
+def kept_best(setup: Setup, best: BestFile | None) -> str | None:
+    """The file that holds the run's best epoch: the one this run wrote it to, or, for a best
+    epoch from before a resumed run that saves where it loaded, the best file beside it."""
+    epoch = setup.trainer.best.epoch
+    if best is None or not epoch:
+        return None
+    if best.holds(epoch):
+        return best.path
+    resumed_in_place = setup.loaded is not None and same_file(setup.loaded.path, setup.save)
+    loaded_epoch = setup.loaded.position.get("epoch", 0) if setup.loaded else 0
+    return best.path if resumed_in_place and epoch <= loaded_epoch and os.path.isfile(best.path) else None
 
 
-def summary(trainer: Trainer, last: EpochReport | None, best: BestFile | None = None) -> str:
+def summary(trainer: Trainer, last: EpochReport | None, best_path: str | None = None) -> str:
+    """The closing line: the last epoch's figures, the rate, and the best epoch (and the file
+    that keeps it, `best_path`, when there is one)."""
     if last is None:
         return "no epoch finished"
     b = trainer.best
-    kept = f", kept in {best.path}" if best and os.path.isfile(best.path) else ""
+    kept = f", kept in {best_path}" if best_path else ""
     best_part = f"  best epoch {b.epoch} (val_loss {loss_text(b.val_loss)}{kept})" if b.epoch else ""
     rate = trainer.step_count / max(trainer.seconds, 1e-9)
     return (

@@ -1,10 +1,12 @@
 """The training session behind the lab: the trainer, the thread that trains it, and every
-tool that touches it (probe, gradient check, save), with no widget in sight.
+tool that touches it, with no widget in sight. This file holds the training thread, the
+learning-rate keys and the files (checkpoints, the best epoch, the metrics log); the tools
+that look at the model (probes, samples, knock-out, gradient check) are in instruments.py.
 
-The session is driven by method calls (run, pause, step, epoch, reset, probe, inspect,
-sample, knock_out, gradcheck, save, scale_lr) and answers only by posting messages (tfnp_tui/messages.py)
-through the `post` function it is given: the App's post_message in the lab, a list's
-append in a test.
+The session is driven by method calls (run, pause, step, epoch, reset, scale_lr, save;
+probe, inspect, sample, knock_out, gradcheck) and answers only by posting messages
+(tfnp_tui/messages.py) through the `post` function it is given: the App's post_message in
+the lab, a list's append in a test.
 
 Threads: one trains at a time; it steps the trainer and posts a Progress report at most
 UPDATE_HZ times a second, however fast the steps are, and at each epoch's end looks inside
@@ -27,24 +29,18 @@ import numpy as np
 from textual.message import Message
 
 from engine.analysis.inside import look_inside
-from engine.bugs import kept_clean, planted
+from engine.bugs import kept_clean
 from engine.generation import Vocabulary
-from engine.gradcheck import check_model
-from engine.model import TransformerEncoder
 from engine.training import checkpoint
 from engine.training.checkpoint import CheckpointError
 from engine.training.trainer import Trainer, TrainingDiverged
 
 from .best_file import BestFile, patience_story
+from .instruments import SessionInstruments
 from .messages import (
-    GradcheckDone,
-    Inspected,
-    KnockedOut,
     MetricsFailed,
-    Probed,
     Progress,
     RunState,
-    Sampled,
     Saved,
     Stopped,
     ToolFailed,
@@ -57,7 +53,7 @@ from .setup import Setup
 UPDATE_HZ = 10  # reports a second while training, whatever the step rate
 
 
-class TrainingSession:
+class TrainingSession(SessionInstruments):
     """Trains `setup.trainer` in a background thread and posts what happens."""
 
     def __init__(self, setup: Setup, post: Callable[[Message], object]) -> None:
@@ -205,10 +201,11 @@ class TrainingSession:
 
     def scale_lr(self, factor: float) -> tuple[float, float]:
         """Multiply the learning rate by `factor` from the next step on: (the factor on the
-        schedule now, the next step's rate). ValueError past LR_SCALE_LIMITS: nothing changes."""
-        with self.lock:
-            self.trainer.lr_scale = self.trainer.lr_scale * factor
-            return self.trainer.lr_scale, self.trainer.next_lr()
+        schedule now, the next step's rate). ValueError past LR_SCALE_LIMITS: nothing changes.
+        Without the lock, so the key answers at once even during a long step or epoch end: the
+        factor is one float that a step reads once (Trainer.step), before or after this."""
+        self.trainer.lr_scale = scale = self.trainer.lr_scale * factor
+        return scale, self.trainer.next_lr(scale)
 
     def _post_progress(self, generation: int, report, losses: list, epochs: list, final: bool) -> None:
         with self.lock:
@@ -243,83 +240,7 @@ class TrainingSession:
         for thread in self._best_writes:  # the run before's best epoch is on disk before a new run names files
             thread.join()
 
-    # ---------------------------------------------------------------------------- tools
-    def probe(self, tokens: np.ndarray | None = None) -> None:
-        """Look at `tokens` (None: the probe sample) from now on, and at once."""
-        self.probe_tokens = tokens
-        self._spawn(self._probe)
-
-    def _probe(self) -> None:
-        with self.lock:
-            generation, probe = self.generation, self.trainer.probe(self.probe_tokens, self.knockout, self.spaces)
-        self.post(Probed(generation, probe))
-
-    def inspect(self) -> None:
-        """Look inside the model as it is now (the start, a reset): Inspected says what was seen."""
-        self._spawn(self._inspect)
-
-    def _inspect(self) -> None:
-        with self.lock:
-            generation, inside = self.generation, look_inside(self.trainer.model, self.trainer.task)
-        self.post(Inspected(generation, inside))
-
-    def sample(self) -> None:
-        """Have the model as it is now write after the probe sample (or the typed sequence),
-        with the sampler's settings as they are now: Sampled brings it."""
-        self._spawn(self._sample, self.probe_tokens, self.sampler.settings())
-
-    def _sample(self, typed, settings: tuple[float, int]) -> None:
-        with self.lock:
-            generation, sample = self.generation, self.sampler.write(self.trainer, typed, settings)
-        self.post(Sampled(generation, sample))
-
-    def knock_out(self, head: tuple[int, int] | None) -> None:
-        """Leave `head` (layer, head) out of every probe from now on (None: every head back),
-        and measure the validation set without it. Training always uses every head."""
-        self.knockout = head
-        self._spawn(self._knock_out)
-
-    def _knock_out(self) -> None:
-        with self.lock:
-            generation, probe = self.generation, self.trainer.probe(self.probe_tokens, self.knockout, self.spaces)
-            figures = self._knocked_out_figures()
-        self.post(Probed(generation, probe))
-        self.post(figures)
-
-    def _knocked_out_figures(self, whole: tuple[float, float] | None = None) -> KnockedOut:
-        """The validation loss and accuracy without the knocked-out head, and with every head
-        (`whole`, when the epoch's end has just measured them), under the lock."""
-        t, head = self.trainer, self.knockout
-        if head is None:
-            return KnockedOut(self.generation, None)
-        val = t.task.val_tokens, t.task.val_targets
-        return KnockedOut(self.generation, head, *t.evaluate(*val, knockout=head), *(whole or t.evaluate(*val)))
-
-    def gradcheck(self, bug: str | None = None) -> None:
-        """Pause, then check the gradients of the model as it is now (on a copy); with `bug`, a
-        name in engine.bugs.BUGS, that bug is planted for the check. With dropout in the run's
-        TrainConfig, the training-time gradient: one fixed set of masks for every evaluation. A check with the same
-        bug already under way is not started again: its result (which says its step) comes."""
-        self.pause()
-        under_way, generation = self._checks.get(bug, (None, -1))
-        if under_way is not None and under_way.is_alive() and generation == self.generation:
-            return
-        self._checks[bug] = (self._spawn(self._gradcheck, bug), self.generation)
-
-    def _gradcheck(self, bug: str | None) -> None:
-        """A planted bug breaks the engine's backward passes for the whole process: training
-        steps wait for it to be taken out (kept_clean in _train), and `planted` keeps checks
-        from overlapping. Nothing else waits: probes and saves run no backward pass."""
-        with self.lock:  # a copy of the parameters as they are now: the check never touches the trainer
-            t, generation = self.trainer, self.generation
-            params, step = t.model.params_numpy(), t.step_count
-        model = TransformerEncoder(t.model_cfg, params=params)
-        tokens, targets = t.task.train_tokens[:2], t.task.train_targets[:2]
-        max_entries = max(4, min(32, 3000 // len(model.params)))
-        with planted(bug):
-            report = check_model(model, tokens, targets, max_entries=max_entries, dropout=t.train_cfg.dropout)
-        self.post(GradcheckDone(report, step, bug, generation))
-
+    # ---------------------------------------------------------------------------- files
     def save(self, path: str) -> None:
         """Write a checkpoint in the background; Saved says how it went."""
         self._saves = [t for t in self._saves if t.is_alive()] + [self._spawn(self._save, path)]

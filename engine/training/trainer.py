@@ -133,10 +133,11 @@ class Trainer:
             raise ValueError(f"lr_scale must be between 1/{1 / low:g} and {high:g}, got {scale}")
         self._lr_scale = float(scale)
 
-    def next_lr(self) -> float:
-        """The learning rate the next step will use: the schedule's, times lr_scale."""
+    def next_lr(self, scale: float | None = None) -> float:
+        """The learning rate the next step will use: the schedule's, times lr_scale (or `scale`)."""
         cfg = self.train_cfg
-        return learning_rate(self.step_count, cfg.lr, cfg.schedule, cfg.warmup, self.total_steps) * self.lr_scale
+        scale = self.lr_scale if scale is None else scale
+        return learning_rate(self.step_count, cfg.lr, cfg.schedule, cfg.warmup, self.total_steps) * scale
 
     @property
     def model_cfg(self) -> ModelConfig:
@@ -185,7 +186,8 @@ class Trainer:
         grad_norm = math.sqrt(float(grad_sq.sum()))
         self._refuse_unless(math.isfinite(loss), f"the loss is {loss}")
         self._refuse_unless(math.isfinite(grad_norm), f"the gradient norm is {grad_norm}")
-        lr = self.next_lr()
+        scale = self.lr_scale  # read once: the lab's keys set it from another thread, without the lock
+        lr = self.next_lr(scale)
         clip_gradients(g, grad_norm, cfg.clip)
         u = self.optimizer.updates(model.flat, g, lr)  # (P,)
         update_sq = self._per_tensor(u * u)
@@ -201,7 +203,7 @@ class Trainer:
         names = model.layout.names
         report = StepReport(
             step=self.step_count, epoch=(self.step_count - 1) // self.steps_per_epoch + 1,
-            loss=loss, acc=right / counted, lr=lr, grad_norm=grad_norm, lr_scale=self.lr_scale,
+            loss=loss, acc=right / counted, lr=lr, grad_norm=grad_norm, lr_scale=scale,
             grad_norms=dict(zip(names, grad_norms.tolist())), update_ratios=dict(zip(names, ratios.tolist())),
         )  # fmt: skip
         if self.step_count % self.steps_per_epoch == 0:

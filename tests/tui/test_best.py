@@ -165,3 +165,26 @@ def test_the_best_file_s_name(name, best):
     from tfnp_tui.files import best_path
 
     assert best_path(name) == best
+
+
+def test_the_summary_names_a_best_file_only_when_it_holds_the_best_epoch(tmp_path, capsys):
+    """A run that writes its best names the file; a resumed run whose best epoch came before it
+    names the file beside the checkpoint it goes on in, and never one of another run."""
+    from tfnp_tui.best_file import BestFile
+    from tfnp_tui.cli import build, build_parser
+    from tfnp_tui.headless import kept_best
+
+    a, b = tmp_path / "a.npz", tmp_path / "b.npz"
+    assert run([*FAST, "--epochs", "2", "--save", str(a)], capsys)[0] == 0
+    (tmp_path / "b.best.npz").write_bytes(b"another run's best")  # what --overwrite lets b's run replace
+
+    def setup_of(*flags):
+        return build(build_parser().parse_args([*FAST, "--epochs", "3", *flags]))
+
+    elsewhere = setup_of("--load", str(a), "--save", str(b), "--overwrite")
+    best = BestFile.beside(str(b))
+    assert elsewhere.trainer.best.epoch > 0 and kept_best(elsewhere, best) is None  # b.best.npz is not a's best
+    best.write(checkpoint.contents(elsewhere.trainer), (0, elsewhere.trainer.best.epoch))
+    assert kept_best(elsewhere, best) == str(tmp_path / "b.best.npz")  # now it is: this run wrote it
+    in_place = setup_of("--load", str(a), "--save", str(a))
+    assert kept_best(in_place, BestFile.beside(str(a))) == str(tmp_path / "a.best.npz")

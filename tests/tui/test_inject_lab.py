@@ -5,7 +5,7 @@ import time
 
 from engine.bugs import BUGS, softmax_backward_no_rowsum
 from engine.components import attention
-from tfnp_tui import session as session_module
+from tfnp_tui import instruments
 from tfnp_tui.cli import build, build_parser
 from tfnp_tui.messages import GradcheckDone
 from tfnp_tui.screens.gradcheck import GradcheckScreen
@@ -62,8 +62,8 @@ def test_no_training_step_runs_on_a_planted_bug_and_nothing_else_waits_for_it(mo
         seen.append((planted, session.trainer.step_count, session.lock.locked()))
         return real(*args, **kwargs)
 
-    real = session_module.check_model
-    monkeypatch.setattr(session_module, "check_model", check_model)
+    real = instruments.check_model
+    monkeypatch.setattr(instruments, "check_model", check_model)
     session.gradcheck("softmax-no-rowsum")
     session.join()
     session.join()  # the training thread the check started
@@ -82,8 +82,8 @@ def test_a_check_under_way_is_not_started_twice_but_a_reset_model_gets_its_own(m
         time.sleep(0.3)
         return real(*args, **kwargs)
 
-    real = session_module.check_model
-    monkeypatch.setattr(session_module, "check_model", check_model)
+    real = instruments.check_model
+    monkeypatch.setattr(instruments, "check_model", check_model)
     session.gradcheck()
     time.sleep(0.05)
     session.gradcheck()  # the same check again while the first runs: its result will do

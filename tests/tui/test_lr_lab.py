@@ -109,3 +109,31 @@ def test_the_session_refuses_a_rate_past_the_limits_and_keeps_it():
     with pytest.raises(ValueError, match="between 1/1024 and 1024"):
         s.scale_lr(2)
     assert s.trainer.lr_scale == 1024.0
+
+
+async def test_the_rate_keys_answer_while_the_trainer_is_busy():
+    """The lock is held for a whole step or epoch end: - and + do not wait for it."""
+    app = make_lab(*SMALL)
+    async with app.run_test(size=SIZE) as pilot:
+        with app.session.lock:  # as during a long step
+            await pilot.press("minus")
+            await pilot.pause()
+            assert app.trainer.lr_scale == 0.5 and app.query_one(StatusLine).lr_scale == 0.5
+        await press(pilot, "s")  # the step reads the factor once: its report says the rate it used
+        assert app.trainer.step_count == 1 and app.query_one(StatusLine).lr == 0.005
+
+
+async def test_a_loaded_run_that_stopped_for_patience_says_so(tmp_path, monkeypatch, capsys):
+    from .test_best import run as headless
+
+    save = tmp_path / "run.npz"
+    seen = capture(monkeypatch)
+    assert headless([*WOBBLY, "--epochs", "30", "--patience", "2", "--save", str(save)], capsys)[0] == 0
+    losses = [loss for _, loss, _ in seen]
+    best = int(np.argmin(losses)) + 1
+    app = make_lab("--load", str(save))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        message = app.query_one(StatusLine).message
+        assert f"loaded {save} at step" in message and "it stopped early" in message
+        assert f"the best was epoch {best}" in message

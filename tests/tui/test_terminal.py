@@ -195,7 +195,8 @@ def test_a_small_terminal_asks_to_be_enlarged(terminal):
 def test_tab_and_the_arrows_scroll_a_long_inspector(terminal, tmp_path):
     (tmp_path / "t.txt").write_text("the quick brown fox jumps over the lazy dog. " * 40)
     for size in ((80, 24), (120, 40)):
-        t = terminal("--task", "text", "--data", "t.txt", "--seq-len", "32", "--samples", "64", size=size)
+        t = terminal("--task", "text", "--data", "t.txt", "--seq-len", "32", "--samples", "64", "--d-model", "32",
+                     size=size)  # fmt: skip
         t.wait_for("Gradient norms")
         t.send("s")
         screen = t.wait_for("step 1 ")
