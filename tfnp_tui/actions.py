@@ -72,10 +72,14 @@ class LabActions:
 
     def alone(self, mode: str) -> None:
         """A view that takes a slot turns off the other views of that slot (app.py: PANELS)."""
+        for panel in [panel for slot in self.PANELS for panel in slot[1:] if panel.SHOWN_BY == mode]:
+            self.bring_forward(panel)
+
+    def bring_forward(self, panel: type) -> None:
+        """Show `panel` (a Panel class) in its slot: the slot's other views are turned off."""
         for slot in self.PANELS:
-            views = [panel.SHOWN_BY for panel in slot[1:]]
-            for other in views if mode in views else ():
-                if other != mode and getattr(self.view, other):
+            for other in [p.SHOWN_BY for p in slot[1:] if p is not panel] if panel in slot else ():
+                if getattr(self.view, other):
                     setattr(self.view, other, False)
                     if other == "embeddings":
                         self.follow_embeddings()
@@ -127,12 +131,7 @@ class LabActions:
         bring the panel forward if another view had its slot."""
         on = not getattr(self.view, mode)
         setattr(self.view, mode, on)
-        for slot in self.PANELS:
-            for other in [panel.SHOWN_BY for panel in slot[1:]] if slot[0] is LossPanel else ():
-                if getattr(self.view, other):
-                    setattr(self.view, other, False)
-                    if other == "embeddings":
-                        self.follow_embeddings()
+        self.bring_forward(LossPanel)
         said = {"smooth_loss": ("training loss smoothed (moving average), the raw curve faint: m again for raw",
                                 "training loss raw (m smooths it)"),
                 "linear_loss": ("loss axis linear (y: back to log)", "loss axis logarithmic (y: linear)")}  # fmt: skip

@@ -95,7 +95,7 @@ ROWS = (
     ("final loss", lambda r: f"{loss_text(r.records[-1]['loss'])} / val {loss_text(r.records[-1]['val_loss'])}"),
     ("final acc", lambda r: f"{100 * r.records[-1]['acc']:.1f}% / val {100 * r.records[-1]['val_acc']:.1f}%"),
     ("steps/s", lambda r: "-" if math.isnan(r.steps_per_second) else f"{r.steps_per_second:,.1f}"),
-    ("lr changed", lambda r: ", ".join(f"{c.label} after epoch {c.epoch:g}" for c in r.lr_changes()) or "-"),
+    ("lr changed", lambda r: ", ".join(f"{c.label} in epoch {c.epoch + 1:g}" for c in r.lr_changes()) or "-"),
 )
 
 

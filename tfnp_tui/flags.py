@@ -151,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--overwrite",
         action="store_true",
         help="let --save replace an existing file this run did not --load, --metrics-out a file that "
-        "is not a metrics file, and --export a file that is not an earlier export (refused without it)",
+        "is not a metrics file, and --export any existing file (refused without it)",
     )
     g.add_argument("--load", metavar="FILE", help="checkpoint to start from")
     g.add_argument("--metrics-out", metavar="FILE", help="write one JSON line per epoch")
@@ -171,6 +171,30 @@ def given(args: argparse.Namespace, flags: dict[str, str]) -> dict:
 
 _FLAGS = build_parser()
 MODEL_FLAGS, TRAIN_FLAGS = _FLAGS.model_flags, _FLAGS.train_flags  # config field -> flag
+FILE_FLAGS = {"save": "--save", "metrics_out": "--metrics-out", "overwrite": "--overwrite"}
+
+# The modes that read --load's model and nothing else: the fields each one takes besides --load
+# and its own, and why a model flag, and any other training or file flag, means nothing there.
+GENERATE_TAKES = "it takes --load, --tokens, --temperature, --top-k and --seed"
+EXPORT_REFUSES = (
+    "means nothing with --export, which writes the model of --load as it is (only --overwrite goes with it)"
+)
+LOAD_ONLY = {
+    "generate": ({"seed"}, f"--generate uses the model of --load as it was saved ({GENERATE_TAKES})",
+                 f"means nothing with --generate, which trains and saves nothing ({GENERATE_TAKES})"),
+    "export": ({"overwrite"}, EXPORT_REFUSES, EXPORT_REFUSES),
+}  # fmt: skip
+
+
+def refuse_flags(args: argparse.Namespace, mode: str) -> None:
+    """UsageError naming the first model, training or file flag typed that means nothing with
+    --`mode` (a key of LOAD_ONLY), as typed (--no-causal) and saying why: refused, not ignored."""
+    takes, model_reason, other_reason = LOAD_ONLY[mode]
+    for flags, reason in ((MODEL_FLAGS, model_reason), ({**TRAIN_FLAGS, **FILE_FLAGS}, other_reason)):
+        for field, flag in flags.items():
+            value = getattr(args, field)
+            if field not in takes and value != _FLAGS.get_default(field):
+                raise UsageError(f"{'--no-' + flag[2:] if value is False else flag}: {reason}")
 
 
 def name_flag(err: Exception) -> str:

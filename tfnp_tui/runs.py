@@ -40,6 +40,14 @@ class LrChange(NamedTuple):
         return f"lr {factor_text(self.ratio)}"
 
 
+def lr_change(seen: tuple[int, float, float], scale: float) -> LrChange | None:
+    """The change of the factor on the learning rate (lr_scale) to `scale` since `seen`, its
+    (step, epochs done, lr_scale) where it was last seen: placed at the step after that one
+    (the first that can have used it); None when it did not change."""
+    step, epoch, before = seen
+    return LrChange(step + 1, epoch, scale / before) if scale != before else None
+
+
 @dataclass(frozen=True, eq=False)
 class Run:
     """One run's records: its headers (one per session) and its epoch records, in order."""
@@ -79,12 +87,12 @@ class Run:
     def lr_changes(self) -> list[LrChange]:
         """Each epoch whose record shows another lr_scale than the epoch before (the first
         against 1): the change was made during that epoch."""
-        changes, scale, before = [], 1.0, (0, 0)  # (step, epoch) where the scale was last seen
+        changes, seen = [], (0, 0, 1.0)
         for record in self.records:
-            now = float(record.get("lr_scale", 1.0))
-            if now != scale and scale > 0:
-                changes.append(LrChange(before[0] + 1, before[1], now / scale))
-            scale, before = now, (record["step"], record["epoch"])
+            scale = float(record.get("lr_scale", 1.0))
+            change = lr_change(seen, scale)
+            changes += [change] if change else []
+            seen = (record["step"], record["epoch"], scale)
         return changes
 
     def until(self, epoch: int) -> Run:
@@ -257,5 +265,4 @@ class Overlays:
         t = setup.trainer
         resumed = setup.loaded is not None and t.step_count > 0
         earlier = earlier_run(setup.metrics_out, setup.loaded) if resumed else None
-        scale = float(getattr(t, "lr_scale", 1.0))
-        return cls(tuple(setup.compare), earlier, t.steps_per_epoch, t.step_count, scale)
+        return cls(tuple(setup.compare), earlier, t.steps_per_epoch, t.step_count, t.lr_scale)

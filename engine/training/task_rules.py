@@ -84,9 +84,9 @@ TASK_RULES = {rules.name: rules for rules in (
               train=dict(optimizer="adam", lr=3e-3, schedule="cosine",
                          batch_size=32, epochs=15, samples=10000, val_samples=500)),
     # characters need context: 32 of them, 2 pre-LN layers of 4 heads; causal, or the model reads the answer.
-    # Width 128 (d_ff 512) learns 30-40 kB of text faster than width 64 and overfits it: without dropout the
-    # validation loss is lowest at epoch 3 (2.12-2.16 nats on README.md; bigram 2.6) and rises after, with
-    # --dropout 0.1 it falls to 2.00-2.06 at epoch 6 (seeds 0-2): the file to watch overfitting and its cure
+    # Width 128 (d_ff 512) learns 30-50 kB of text faster than width 64 and overfits it: on README.md as of
+    # 2026-11-28 (49 kB; bigram 3.01) the validation loss is lowest at epoch 4 (2.30-2.37 nats, seeds 0-2) and
+    # rises after, with --dropout 0.1 it falls to 2.21-2.35 at epoch 5-6: the file to watch overfitting and its cure
     TaskRules("text", text_targets, needs_causal=True, reads_file=True,
               train=dict(optimizer="adamw", lr=3e-3, schedule="cosine",
                          batch_size=32, epochs=6, samples=4000, val_samples=500),

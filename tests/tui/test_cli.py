@@ -293,7 +293,8 @@ def test_running_out_of_memory_mid_run_is_one_line_and_keeps_the_parameters(tmp_
 
 
 def test_gradcheck_prints_every_tensor_and_exits_0_when_all_pass(tmp_path, capsys):
-    status, out, err = run(["--gradcheck", "--heads", "2", "--norm-first", "--activation", "gelu"], capsys)
+    small = ["--vocab", "10", "--d-model", "8", "--d-ff", "16"]  # every entry of every tensor, quickly
+    status, out, err = run(["--gradcheck", "--heads", "2", "--norm-first", "--activation", "gelu", *small], capsys)
     assert status == 0, err
     assert "checking every entry" in out and "all 22 tensors pass" in out
     for name in ("embed", "layers.0.attn.wq", "layers.0.ln2.beta", "ln_f.gamma", "head.b", "input"):
@@ -310,7 +311,7 @@ def test_gradcheck_exits_1_and_names_the_tensor_when_a_gradient_is_wrong(capsys,
         return dx, {**grads, "gamma": grads["gamma"] * 1.001}
 
     monkeypatch.setattr(layernorm, "backward", off_by_a_little)
-    status, out, _ = run(["--gradcheck"], capsys)
+    status, out, _ = run(["--gradcheck", "--vocab", "10", "--d-model", "8", "--d-ff", "16"], capsys)
     assert status == 1
     assert re.search(r"^ layers\.0\.ln1\.gamma .* ✗ FAIL", out, re.M)
     assert re.search(r"^ layers\.0\.ln1\.beta .* ✓ pass", out, re.M)

@@ -12,7 +12,16 @@ import pytest
 from tfnp_tui.cli import run
 from tfnp_tui.compare import run_compare
 from tfnp_tui.numbers import loss_text
-from tfnp_tui.runs import RunsError, distinct_labels, earlier_run, read_run, read_runs, short_labels
+from tfnp_tui.runs import (
+    LrChange,
+    RunsError,
+    distinct_labels,
+    earlier_run,
+    lr_change,
+    read_run,
+    read_runs,
+    short_labels,
+)
 
 from .metrics_files import header, records, write
 
@@ -154,6 +163,7 @@ def test_lr_changes_and_an_epoch_that_starts_over(tmp_path):
         (21, 2, 0.5, "lr ×1/2"),
         (41, 4, 2.0, "lr ×2"),
     ]
+    assert lr_change((10, 1.0, 0.5), 1.0) == LrChange(11, 1.0, 2.0) and lr_change((10, 1.0, 0.5), 0.5) is None
     again = records(5)[2:]  # a run that went on from epoch 2 after a lost one had reached 4
     over = read_run(write(tmp_path / "over.jsonl", header(), records(4), header(), again))
     assert [r["epoch"] for r in over.records] == [1, 2, 3, 4, 5] and over.records[2] is not None
@@ -201,3 +211,22 @@ def test_the_chart_is_sized_to_the_terminal(three_runs, capsys, monkeypatch):
     bottom = next(i for i, line in enumerate(lines) if line.lstrip().startswith("└"))
     chart = lines[top : bottom + 2]  # the frame, and the ticks' labels under it
     assert max(len(line) for line in chart) <= 72 and len(chart) == 24  # the tallest chart
+
+
+def test_a_change_during_epoch_1_is_drawn_at_the_axis_start(tmp_path, capsys, monkeypatch):
+    """The axis starts at epoch 0 when a run's rate changed during epoch 1: its mark is drawn
+    there, label and dotted line, and the table says in which epoch it changed."""
+    wide(monkeypatch)
+    path = write(tmp_path / "early.jsonl", header(), records(5, scales={1: 0.5, 3: 1.0}))
+    assert [(c.step, c.epoch) for c in read_run(path).lr_changes()] == [(1, 0), (21, 2)]
+    assert run_compare([path]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    top = next(i for i, line in enumerate(lines) if line.lstrip().startswith("┌"))
+    bottom = next(i for i, line in enumerate(lines) if line.lstrip().startswith("└"))
+    chart = "\n".join(lines[top : bottom + 2])
+    assert "lr ×1/2" in chart and "lr ×2" in chart
+    assert lines[bottom + 1].split()[0] == "0"  # the first tick: the axis starts before epoch 1
+    first_column = min(line.index("┊") for line in lines[top:bottom] if "┊" in line)
+    assert first_column == lines[bottom].index("┬")  # the dotted line at the first tick, epoch 0
+    row = next(line for line in lines[bottom:] if line.lstrip().startswith("lr changed"))
+    assert "lr ×1/2 in epoch 1" in row and "lr ×2 in epoch 3" in row

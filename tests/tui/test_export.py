@@ -55,8 +55,18 @@ def test_export_writes_the_file_and_says_so_in_one_line(text_ckpt, tmp_path, cap
     assert record["model"] == ckpt.model_cfg.to_dict() and record["task"] == ckpt.task
     assert record["task"]["chars"] == "".join(sorted(set(TEXT)))
 
-    # an earlier export is ours to replace; a file of the user's is not, unless --overwrite
-    assert run(["--load", str(text_ckpt), "--export", str(out)], capsys)[0] == 0
+    # no file at OUT is replaced without --overwrite: not an earlier export (even of this model), not the user's
+    other = tmp_path / "other.npz"
+    checkpoint.save(other, Trainer(ModelConfig(), TrainConfig(samples=8, val_samples=4, batch_size=4)))
+    exported = out.read_bytes()
+    for load in (other, text_ckpt):
+        status, stdout, err = run(["--load", str(load), "--export", str(out)], capsys)
+        assert (status, stdout) == (2, "") and err.count("\n") == 1
+        assert err == f"tfnp-tui: error: {out} already exists: choose another path, or add --overwrite to replace it\n"
+        assert out.read_bytes() == exported
+    assert run(["--load", str(other), "--export", str(out), "--overwrite"], capsys)[0] == 0
+    assert read_metadata(out)["model"] == ModelConfig().to_dict()
+    os.remove(other)
     mine = tmp_path / "mine.safetensors"
     mine.write_bytes(b"the user's own file")
     status, stdout, err = run(["--load", str(text_ckpt), "--export", str(mine)], capsys)

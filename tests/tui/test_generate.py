@@ -87,6 +87,24 @@ def test_each_token_is_flushed_as_it_is_written(models, monkeypatch):
     assert out.flushed[:21] == [expected[:n] for n in range(3, 24)]  # the prompt, then one character more each
 
 
+def test_a_character_stdout_cannot_encode_is_escaped_and_stdout_is_left_as_it_was(tmp_path, monkeypatch):
+    """On an ASCII stdout 'é' is written as \\xe9, not a traceback, and a Python caller's
+    stdout keeps its own error handler afterwards."""
+    data = tmp_path / "cafe.txt"
+    data.write_text("café au lait. " * 20, encoding="utf-8")
+    cfg = ModelConfig(vocab_size=len(set(data.read_text(encoding="utf-8"))), seq_len=8, causal=True)
+    path = saved(tmp_path / "cafe.npz", cfg, TrainConfig(task="text", data=str(data), samples=16, val_samples=4), 0)
+    out = io.TextIOWrapper(io.BytesIO(), encoding="ascii", errors="strict")
+    monkeypatch.setattr(sys, "stdout", out)
+    assert main(["--load", path, "--generate", "café", "--tokens", "12", "--temperature", "0"]) == 0
+    monkeypatch.undo()
+    assert out.errors == "strict" and out.encoding == "ascii"
+    out.flush()
+    expected = api_text(path, "café", tokens=12, temperature=0) + "\n"
+    assert out.buffer.getvalue() == expected.encode("ascii", "backslashreplace")
+    assert out.buffer.getvalue().startswith(b"caf\\xe9")
+
+
 def test_a_toy_task_model_reads_and_writes_numbers(models, capsys):
     path = models["toy"]
     status, out, err = run(["--load", path, "--generate", "3 1,4", "--tokens", "6", "--temperature", "0"], capsys)
@@ -113,13 +131,16 @@ NOT_CAUSAL = "cannot write: the model is not causal: in training every position 
         (["--load", "{text}", "--generate", "a", "--temperature", "-1"], "--temperature: must be a finite number >= 0"),
         (["--load", "{text}", "--generate", "a", "--temperature", "nan"], "--temperature: must be a finite number"),
         (["--load", "{text}", "--generate", "a", "--temperature", "inf"], "--temperature: must be a finite number"),
-        (["--load", "{text}", "--generate", "a", "--top-k", "-1"], "--top-k: must be >= 0"),
+        (["--load", "{text}", "--generate", "a", "--top-k", "-1"],
+         "--top-k: must be in 0..{size} (the vocabulary's size; 0: all), got -1"),
         (["--load", "{text}", "--generate", "a", "--top-k", "100"],
-         "--top-k: 100 is more than the model's vocabulary of {size} tokens"),
+         "--top-k: must be in 0..{size} (the vocabulary's size; 0: all), got 100"),
         (["--load", "{text}", "--generate", "a", "--seed", "-1"], "--seed: must be an integer >= 0"),
         (["--load", "{text}", "--generate", "a", "--epochs", "3"], "--epochs: means nothing with --generate"),
         (["--load", "{text}", "--generate", "a", "--save", "x.npz"], "--save: means nothing with --generate"),
         (["--load", "{text}", "--generate", "a", "--d-model", "64"], "--d-model: --generate uses the model of --load"),
+        (["--load", "{text}", "--generate", "a", "--no-causal"], "--no-causal: --generate uses the model of --load"),
+        (["--load", "{text}", "--generate", "a", "--overwrite"], "--overwrite: means nothing with --generate"),
         (["--generate", "a"], "--generate: give the model to use with --load FILE"),
         (["--load", "{text}", "--tokens", "5"], "--tokens: only with --generate"),
     ],

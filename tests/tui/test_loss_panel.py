@@ -9,13 +9,14 @@ import json
 
 import numpy as np
 import pytest
+from rich.text import Text
 
 from engine.training.reports import StepReport
 from tfnp_tui.cli import build, build_parser, run
 from tfnp_tui.messages import Progress
 from tfnp_tui.widgets.curves import color_of
 from tfnp_tui.widgets.loss import TRAIN_COLOR, TRAIN_FAINT, VAL_COLOR, LossPanel
-from tfnp_tui.widgets.plot import Chart, Line, Mark, PlotextPlot
+from tfnp_tui.widgets.plot import Chart, Line, Mark, PlotextPlot, build_figure
 
 from .lab import make_lab, press, screen_text, settle
 from .metrics_files import header, records, write
@@ -108,6 +109,22 @@ async def test_smoothing_over_the_steps_draws_the_moving_average_over_the_raw_cu
         assert not chart_of(app).log_y and "linear" in screen_text(app)
 
 
+async def test_m_and_y_bring_the_loss_panel_forward_over_the_views_of_its_slot():
+    """The embedding space (e) and the samples (x) share the Loss panel's slot: m or y shows
+    the panel again, with the view turned off (the embeddings stop being probed)."""
+    app = make_lab(*SMALL)
+    async with app.run_test(size=(80, 24)) as pilot:
+        loss = app.query_one(LossPanel)
+        for view, key, back in (("embeddings", "e", "m"), ("samples", "x", "y"), ("embeddings", "e", "y")):
+            await press(pilot, key)
+            assert getattr(app.view, view) and not loss.display
+            await press(pilot, back)
+            assert not getattr(app.view, view) and loss.display
+            assert not app.session.spaces
+        await press(pilot, "e", "x")  # one view of the slot turns the other off
+        assert app.view.samples and not app.view.embeddings and not app.session.spaces
+
+
 def progress(app, first: int, n: int, scale: float, final: bool = False) -> Progress:
     """A report of steps first..first+n-1 trained at `scale` times the schedule's rate."""
     last = first + n - 1
@@ -128,6 +145,29 @@ async def test_a_learning_rate_change_is_marked_at_its_step():
         assert [(c.step, c.epoch, c.label) for c in panel.changes] == [(11, 1.0, "lr ×1/2"), (21, 2.0, "lr ×2")]
         marks = chart_of(app).marks  # on the epoch axis: after 1 and 2 epochs of 10 steps
         assert Mark(1.0, "lr ×1/2", color_of(0)[0]) in marks and Mark(2.0, "lr ×2", color_of(0)[0]) in marks
+
+
+async def test_a_change_during_epoch_1_is_drawn_on_the_epoch_axis():
+    """Halved from step 5 of 10, before any epoch ended: the mark is at 0.4 epochs, and the
+    axis starts at 0 so that it is drawn (its label on the screen, its dotted line in the plot)."""
+    app = make_lab(*SMALL, "--compare", write("other.jsonl", header(), records(3)))
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.post_message(progress(app, 1, 4, 1.0))
+        app.post_message(progress(app, 5, 6, 0.5, final=True))
+        await settle(pilot)
+        assert Mark(0.4, "lr ×1/2", color_of(0)[0]) in chart_of(app).marks
+        assert chart_of(app).x_from == 0
+        plot = app.query_one(LossPanel).query_one(PlotextPlot).render().plain
+        assert "lr ×1/2" in plot and "┊" in plot
+        assert "lr ×1/2" in screen_text(app)
+
+
+def test_a_mark_before_the_first_plotted_step_widens_the_axis_to_it():
+    """Averaged per column, the curve's first point is a column's last step: a change at step 1
+    (made while paused, before training) lies left of it and is drawn all the same."""
+    line = Line([10, 20, 30, 40], [2.0, 1.5, 1.2, 1.0], TRAIN_COLOR)
+    plot = Text.from_ansi(build_figure(Chart((line,), (Mark(1, "lr ×1/2"),)), 60, 12)).plain
+    assert "lr ×1/2" in plot and "┊" in plot
 
 
 async def test_the_keys_change_the_rate_and_the_panel_marks_it_live_and_under_replay():

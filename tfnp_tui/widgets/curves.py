@@ -10,6 +10,7 @@ faint behind the smoothed one.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -83,10 +84,11 @@ def epoch_chart(runs: Sequence[EpochCurves], colors: Sequence[tuple[int, int]], 
                 log_y: bool = True) -> Chart:  # fmt: skip
     """Every run's curves against the epoch: the faint raw curves first, so that every bright
     curve is drawn over them, and the first run last, over the others (the lab's own run); a
-    mark where a run's learning rate changed, in its colour."""
+    mark where a run's learning rate changed, in its colour. The axis starts at epoch 1, or
+    at 0 when a rate changed during epoch 1 (its mark is placed at the epochs done before it)."""
     lines = [line for run, color in zip(runs[::-1], colors[::-1]) for line in epoch_lines(run, color, smooth)]
     faint = {color[1] for color in colors}
     lines.sort(key=lambda line: line.color not in faint)  # stable: the runs' order otherwise
     marks = tuple(Mark(c.epoch, c.label, color[0]) for run, color in zip(runs, colors) for c in run.changes)
     first = min((float(run.epochs[0]) for run in runs if len(run.epochs)), default=1.0)
-    return Chart(tuple(lines), marks, log_y, x_from=min(first, 1.0))
+    return Chart(tuple(lines), marks, log_y, x_from=float(min([first, 1.0, *(math.floor(m.x) for m in marks)])))

@@ -26,7 +26,7 @@ from textual.containers import Vertical
 from textual.widgets import Static
 
 from ..messages import Progress
-from ..runs import LrChange, Overlays, short_labels
+from ..runs import LrChange, Overlays, lr_change, short_labels
 from ..view import Frame
 from .curves import STEP_BETA, EpochCurves, bucket_means, color_of, ema, epoch_chart
 from .glyphs import sparkline
@@ -110,9 +110,8 @@ class LossPanel(Panel, Vertical):
         seen_step, seen_scale = self._seen
         if seen_step is None:
             seen_step = self.start_step
-        if scale != seen_scale and seen_scale > 0:
-            spe = self.overlays.steps_per_epoch
-            self.changes.append(LrChange(seen_step + 1, seen_step / spe, scale / seen_scale))
+        change = lr_change((seen_step, seen_step / self.overlays.steps_per_epoch, seen_scale), scale)
+        self.changes += [change] if change else []
         self._seen = (step, scale)
 
     def clear(self) -> None:

@@ -146,7 +146,8 @@ def build_figure(chart: Chart, width: int, height: int) -> str:
         low, high = low - 0.5, high + 0.5
     x_low = min(min(line.x) for line in lines) if chart.x_from is None else chart.x_from
     x_high = max(max(line.x) for line in lines)
-    marks = [mark for mark in sorted(chart.marks, key=lambda m: m.x) if x_low <= mark.x <= x_high]
+    marks = [mark for mark in sorted(chart.marks, key=lambda m: m.x) if mark.x <= x_high]
+    x_low = min([x_low, *(mark.x for mark in marks)])  # a mark before the first value widens the axis to it
     for mark in marks:  # first: the curves go over the dotted lines (and the labels over the curves)
         line = fig.signal([mark.x, mark.x], [low, high], marker=plotext.marker("┊", plotext.pixel(mark.color)))
         line.lines()
@@ -161,7 +162,7 @@ def build_figure(chart: Chart, width: int, height: int) -> str:
     label_marks(fig, marks, (x_low, x_high), high, width - 8)
     x_ticks = nice_ticks(x_high, count=max(2, width // 12))
     if chart.x_from is not None:
-        x_ticks = [t for t in x_ticks if t >= chart.x_from] or [chart.x_from]
+        x_ticks = [t for t in x_ticks if t >= x_low] or [x_low]
         fig.ruler("x").lim(x_low - 0.5, x_high + 0.5) if x_high - x_low < 1 else fig.ruler("x").lim(x_low, x_high)
     fig.ruler("x").ticks(x_ticks, [f"{t:,}" for t in x_ticks])
     fig.ruler("y").lim(low, high)
