@@ -39,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train a hand-written NumPy Transformer encoder and watch it learn.",
         epilog="Defaults reproduce the original setup: task next, vocabulary 20, sequence length 4, "
         "d_model 32, d_ff 64, 1 head, 1 post-LN layer, ReLU, SGD. Every other task has defaults of its own "
-        "that make it learn; the first line of a run says what was chosen.",
+        "that make it learn; the first line of a run says what was chosen. "
+        "To compare runs in the terminal: tfnp-tui compare A.jsonl B.jsonl ... (see tfnp-tui compare --help).",
     )
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     mode = p.add_mutually_exclusive_group()

@@ -3,9 +3,11 @@ settle, and read the screen as plain text."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 
 from rich.console import Console
+from textual import events
 from textual.pilot import Pilot
 
 from tfnp_tui.app import TfnpLab
@@ -34,6 +36,19 @@ async def press(pilot: Pilot, *keys: str) -> None:
     for key in keys:
         await pilot.press(key)
         await settle(pilot)
+
+
+CHARACTERS = {"space": " ", "enter": "\r", "tab": "\t", "minus": "-", "plus": "+", "less_than_sign": "<",
+              "greater_than_sign": ">"}  # fmt: skip
+
+
+async def tap(pilot: Pilot, *keys: str) -> None:
+    """Press keys as a terminal delivers them, while training runs or is about to: Pilot.press
+    waits for the process to idle after each key (up to 2 s), which it never does while a
+    training thread works."""
+    for key in keys:
+        pilot.app.post_message(events.Key(key, CHARACTERS.get(key, key if len(key) == 1 else None)))
+        await asyncio.sleep(0.03)
 
 
 def screen_text(app: TfnpLab) -> str:

@@ -16,7 +16,7 @@ from tfnp_tui.widgets.inspector import InspectorPanel
 from tfnp_tui.widgets.panel import Panel
 from tfnp_tui.widgets.status import StatusLine
 
-from .lab import make_lab, press, screen_text, settle
+from .lab import make_lab, press, screen_text, settle, tap
 
 
 class StepsPanel(Panel, Static):
@@ -130,7 +130,7 @@ async def test_soak_random_keys_while_training_runs():
     rng = random.Random(0)
     app = make_lab("--task", "reverse", "--seq-len", "8", "--layers", "2", "--heads", "2", "--epochs", "1000")
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("space")  # (press() would wait for the run to end)
+        await tap(pilot, "space")  # (press() would wait for the run to end)
         await pilot.pause(0.2)
         start_rss, last_step, resets, most = rss_bytes(), 0, app.session.generation, 0
         for _ in range(200):

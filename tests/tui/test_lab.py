@@ -19,7 +19,7 @@ from tfnp_tui.widgets.gradients import GradientPanel
 from tfnp_tui.widgets.inspector import InspectorPanel
 from tfnp_tui.widgets.status import StatusLine
 
-from .lab import REVERSE, make_lab, press, screen_text, settle
+from .lab import REVERSE, make_lab, press, screen_text, settle, tap
 
 SIZE = (120, 40)
 
@@ -51,7 +51,7 @@ async def test_s_takes_one_step():
 async def test_space_runs_and_pauses():
     app = make_lab("--epochs", "1000")
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("space")
+        await tap(pilot, "space")
         for _ in range(200):  # until the worker has taken a few steps
             await pilot.pause(0.01)
             if app.trainer.step_count > 50:
@@ -69,10 +69,10 @@ async def test_space_runs_and_pauses():
 async def test_two_quick_spaces_pause_and_run_again():
     app = make_lab("--epochs", "1000")
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("space")
+        await tap(pilot, "space")
         await pilot.pause(0.3)
         assert app.session.running
-        await pilot.press("space", "space")  # before the worker's state change has arrived
+        await tap(pilot, "space", "space")  # before the worker's state change has arrived
         await pilot.pause(0.3)
         assert app.session.running and app.query_one(StatusLine).running
         await press(pilot, "space")
@@ -172,9 +172,9 @@ async def test_a_failed_save_stays_on_screen_while_training_runs(tmp_path):
     app = make_lab("--save", str(tmp_path / "gone" / "x.npz"), "--epochs", "1000")
     async with app.run_test(size=SIZE) as pilot:
         (tmp_path / "gone").rmdir()
-        await pilot.press("space")
+        await tap(pilot, "space")
         await pilot.pause(0.2)
-        await pilot.press("w")
+        await tap(pilot, "w")
         start = app.trainer.epoch
         for _ in range(300):  # until an epoch or two have ended, each of them with news of its own
             await pilot.pause(0.01)
@@ -350,9 +350,9 @@ async def test_the_replay_note_counts_the_epochs_that_training_adds():
     app = make_lab("--epochs", "1000")
     async with app.run_test(size=SIZE) as pilot:
         await press(pilot, "n")
-        await pilot.press("space")
+        await tap(pilot, "space")
         await pilot.pause(0.2)
-        await pilot.press("left")  # looking back while training runs on
+        await tap(pilot, "left")  # looking back while training runs on
         for _ in range(300):
             await pilot.pause(0.01)
             if app.history.last_epoch >= 4:
@@ -416,10 +416,10 @@ async def test_shrinking_under_an_open_box_still_asks_to_enlarge():
 async def test_q_quits_while_training_runs():
     app = make_lab("--epochs", "1000")
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("space")
+        await tap(pilot, "space")
         await pilot.pause(0.3)
         assert app.query_one(StatusLine).running
-        await pilot.press("q")
+        await tap(pilot, "q")
         start = time.monotonic()
     assert time.monotonic() - start < 5  # the worker stopped; nothing hung
     assert not any(w.is_running for w in app.workers)
@@ -560,9 +560,9 @@ async def test_the_panels_show_the_last_step_when_training_stops(monkeypatch):
             return real()
 
         monkeypatch.setattr(app.trainer, "step", slow)
-        await pilot.press("space")
+        await tap(pilot, "space")
         await pilot.pause(0.8)
-        await pilot.press("space")
+        await tap(pilot, "space")
         app.session.join()
         await settle(pilot)
         panel = app.query_one(GradientPanel)

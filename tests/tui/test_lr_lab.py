@@ -11,7 +11,7 @@ from engine.training.checkpoint import CheckpointError
 from tfnp_tui.messages import Progress, Saved, Stopped
 from tfnp_tui.widgets.status import StatusLine
 
-from .lab import make_lab, press, screen_text, settle
+from .lab import make_lab, press, screen_text, settle, tap
 from .test_best import WOBBLY, capture
 from .test_session import of, session
 
@@ -55,7 +55,7 @@ async def test_the_lab_keeps_the_best_epoch_and_pauses_when_patience_runs_out(tm
     save = tmp_path / "run.npz"
     app = make_lab(*WOBBLY[1:], "--epochs", "30", "--patience", "2", "--save", str(save))
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("space")
+        await tap(pilot, "space")
         for _ in range(500):
             await pilot.pause(0.02)
             if not app.session.running:

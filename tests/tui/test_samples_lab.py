@@ -20,7 +20,7 @@ from tfnp_tui.sampling import CANNOT_WRITE, SAMPLE_TOKENS, TEMPERATURES, Sample,
 from tfnp_tui.widgets.loss import LossPanel
 from tfnp_tui.widgets.samples import SamplesPanel, sample_text
 
-from .lab import REVERSE, make_lab, press, screen_text, settle
+from .lab import REVERSE, make_lab, press, screen_text, settle, tap
 
 TEXT = "the quick brown fox jumps over the lazy dog.\nthe dog sleeps; the fox runs away.\n" * 30
 TEXT_RUN = ["--task", "text", "--data", "t.txt", "--seq-len", "16", "--samples", "64", "--val-samples", "64",
@@ -133,7 +133,7 @@ async def test_writing_while_training_runs_leaves_the_training_as_it_would_be_al
     app.session.sampler.tokens = 24
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("x")
-        await pilot.press("space")  # (press() would wait for the run to end)
+        await tap(pilot, "space")  # (press() would wait for the run to end)
         for key, char in [("z", "z"), ("greater_than_sign", ">"), ("t", "t"), ("h", "h"), ("enter", "\r"),
                           ("z", "z"), ("less_than_sign", "<")]:  # fmt: skip
             app.post_message(events.Key(key, char))  # as a terminal delivers it, while training runs
