@@ -17,8 +17,10 @@ REVERSE = ["--task", "reverse", "--seq-len", "8", "--layers", "2", "--heads", "2
 
 
 def make_lab(*argv: str) -> TfnpLab:
-    """The lab as `tfnp-tui ARGV` would start it."""
+    """The lab as `tfnp-tui ARGV` would start it, without animations (a scroll lands at once,
+    so a test waits for no animation to end: what it reads is the same)."""
     app = TfnpLab(build(build_parser().parse_args(list(argv))))
+    app.animation_level = "none"
     return app
 
 
