@@ -28,6 +28,7 @@ from .widgets.curves import EpochCurves, color_of, epoch_chart
 from .widgets.plot import build_figure
 
 NAME = f"{PROG} compare"
+PLAIN_GLYPHS = "ABCDEFGH"  # without colour (a pipe, NO_COLOR), each run is drawn with its letter
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,12 +72,15 @@ def chart_height(console: Console, runs: list[Run]) -> int:
 def print_chart(console: Console, runs: list[Run], log_y: bool = True) -> None:
     """The chart, with a title above and a legend below."""
     colors = [color_of(i) for i in range(len(runs))]
-    chart = epoch_chart([EpochCurves.of(run) for run in runs], colors, log_y=log_y)
+    glyphs = None if console.color_system else [PLAIN_GLYPHS[i % len(PLAIN_GLYPHS)] for i in range(len(runs))]
+    chart = epoch_chart([EpochCurves.of(run) for run in runs], colors, log_y=log_y, glyphs=glyphs)
     axis = "log scale" if log_y else "linear scale"
-    console.print(Text(f"loss per epoch ({axis}): training —, validation •, ┊ learning rate changed", style="bold"))
+    how = "each run in its letter, training and validation" if glyphs else "training —, validation •"
+    console.print(Text(f"loss per epoch ({axis}): {how}, ┊ learning rate changed", style="bold"))
     console.print(Text.from_ansi(build_figure(chart, console.width, chart_height(console, runs)), no_wrap=True))
-    for run, (bright, _) in zip(runs, colors):
-        console.print(Text.assemble(("━━ ", f"color({bright})"), (run.label, f"color({bright})"), f"  {run.path}"))
+    for i, (run, (bright, _)) in enumerate(zip(runs, colors)):
+        key = f"{glyphs[i]}  " if glyphs else "━━ "
+        console.print(Text.assemble((key, f"color({bright})"), (run.label, f"color({bright})"), f"  {run.path}"))
 
 
 def best_text(run: Run, key: str, lowest: bool, percent: bool = False) -> str:

@@ -230,3 +230,17 @@ def test_a_change_during_epoch_1_is_drawn_at_the_axis_start(tmp_path, capsys, mo
     assert first_column == lines[bottom].index("┬")  # the dotted line at the first tick, epoch 0
     row = next(line for line in lines[bottom:] if line.lstrip().startswith("lr changed"))
     assert "lr ×1/2 in epoch 1" in row and "lr ×2 in epoch 3" in row
+
+
+def test_without_colour_each_run_is_drawn_in_a_letter_of_its_own(three_runs, capsys, monkeypatch):
+    """Piped (no colour), the chart cannot tell runs apart by colour: each run's training line
+    and validation points are drawn with its letter, and the legend gives the letters."""
+    wide(monkeypatch)
+    assert run_compare(three_runs) == 0
+    lines = capsys.readouterr().out.splitlines()
+    plot = lines[lines.index(next(line for line in lines if line.lstrip().startswith("┌"))) :]
+    plot = plot[: plot.index(next(line for line in plot if line.lstrip().startswith("└┬")))]
+    for letter, read in zip("ABC", read_runs(three_runs)):
+        assert any(letter in line for line in plot), letter  # drawn
+        assert any(line.startswith(f"{letter}  {read.label}") for line in lines), letter  # and named
+    assert not any("⠁" <= c <= "⣿" for line in plot for c in line)  # no braille: nothing hides a run's letter

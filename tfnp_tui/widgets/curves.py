@@ -67,26 +67,31 @@ class EpochCurves:
         return cls(run.label, run.epochs, run.column("loss"), run.column("val_loss"), tuple(run.lr_changes()))
 
 
-def epoch_lines(curves: EpochCurves, color: tuple[int, int], smooth: bool) -> list[Line]:
+def epoch_lines(curves: EpochCurves, color: tuple[int, int], smooth: bool, glyph: str | None = None) -> list[Line]:
     """A run's training curve (a line; smoothed: the raw one faint behind the average) and
-    its validation curve (a dot at each epoch), in its colour."""
+    its validation curve (a dot at each epoch), in its colour; with `glyph`, both drawn with
+    that character, which tells the run apart where there is no colour."""
     bright, faint = color
     x = curves.epochs
-    lines = [Line(x, curves.val, bright, points=True, joined=False)]
+    lines = [Line(x, curves.val, bright, points=True, joined=False, glyph=glyph)]
     if smooth:
-        lines += [Line(x, curves.train, faint), Line(x, ema(curves.train, EPOCH_BETA), bright)]
+        smoothed = ema(curves.train, EPOCH_BETA)
+        lines += [Line(x, curves.train, faint, glyph=glyph), Line(x, smoothed, bright, glyph=glyph)]
     else:
-        lines.append(Line(x, curves.train, bright))
+        lines.append(Line(x, curves.train, bright, glyph=glyph))
     return lines
 
 
 def epoch_chart(runs: Sequence[EpochCurves], colors: Sequence[tuple[int, int]], smooth: bool = False,
-                log_y: bool = True) -> Chart:  # fmt: skip
+                log_y: bool = True, glyphs: Sequence[str] | None = None) -> Chart:  # fmt: skip
     """Every run's curves against the epoch: the faint raw curves first, so that every bright
     curve is drawn over them, and the first run last, over the others (the lab's own run); a
     mark where a run's learning rate changed, in its colour. The axis starts at epoch 1, or
-    at 0 when a rate changed during epoch 1 (its mark is placed at the epochs done before it)."""
-    lines = [line for run, color in zip(runs[::-1], colors[::-1]) for line in epoch_lines(run, color, smooth)]
+    at 0 when a rate changed during epoch 1 (its mark is placed at the epochs done before it).
+    glyphs: a character per run, for a chart printed without colour."""
+    marked = list(glyphs or [None] * len(runs))
+    lines = [line for run, color, glyph in zip(runs[::-1], colors[::-1], marked[::-1])
+             for line in epoch_lines(run, color, smooth, glyph)]  # fmt: skip
     faint = {color[1] for color in colors}
     lines.sort(key=lambda line: line.color not in faint)  # stable: the runs' order otherwise
     marks = tuple(Mark(c.epoch, c.label, color[0]) for run, color in zip(runs, colors) for c in run.changes)

@@ -34,6 +34,7 @@ class Line:
     color: int
     points: bool = False  # mark each value with a dot
     joined: bool = True  # join the values with a line
+    glyph: str | None = None  # draw with this character, not braille and dots (a chart without colour)
 
 
 MARK_COLOR = 244  # grey: a mark is not a curve
@@ -154,11 +155,12 @@ def build_figure(chart: Chart, width: int, height: int) -> str:
         fig.draw(line)
     for line, y in zip(lines, ys):
         if line.joined:
-            signal = fig.signal(list(line.x), y, marker=plotext.marker("braille", plotext.pixel(line.color)))
+            marker = plotext.marker(line.glyph or "braille", plotext.pixel(line.color))
+            signal = fig.signal(list(line.x), y, marker=marker)
             signal.lines()
             fig.draw(signal)
         if line.points:  # a dot on each value, so that one or two of them can be seen
-            fig.draw(fig.signal(list(line.x), y, marker=plotext.marker("•", plotext.pixel(line.color))))
+            fig.draw(fig.signal(list(line.x), y, marker=plotext.marker(line.glyph or "•", plotext.pixel(line.color))))
     label_marks(fig, marks, (x_low, x_high), high, width - 8)
     x_ticks = nice_ticks(x_high, count=max(2, width // 12))
     if chart.x_from is not None:
