@@ -228,9 +228,17 @@ def check_model(
     start = time.perf_counter()
     cfg = ModelConfig(**{**model.cfg.to_dict(), "dtype": "float64"})
     m = TransformerEncoder(cfg, params=model.params_numpy())
+    masks = Fixed(Dropout(dropout, np.random.default_rng(seed))) if dropout else None  # the same in every pass
+    checks = check(model_tensors(m, tokens, targets, masks), max_entries, seed, tolerance)
+    return GradcheckReport(checks, time.perf_counter() - start, cfg.to_dict(), float(dropout))
+
+
+def model_tensors(m: TransformerEncoder, tokens, targets, masks=None) -> dict:
+    """What `check` compares for a float64 model on one batch: every parameter tensor and the
+    input embeddings, each (loss function, tensor, analytic gradient). masks: a dropout mask
+    source that gives the same masks in every pass (components/dropout.py Fixed), or None."""
     tokens, targets = np.asarray(tokens), np.asarray(targets)
     x0 = m.params["embed"][tokens] + m.pe[: tokens.shape[1]]  # (B, T, C) input embeddings
-    masks = Fixed(Dropout(dropout, np.random.default_rng(seed))) if dropout else None  # the same in every pass
 
     def loss_and_pattern(x=None) -> tuple[float, np.ndarray | None]:
         logits, cache = m.forward(tokens, x0=x, dropout=masks)
@@ -241,5 +249,4 @@ def check_model(
     grads, dx0 = m.backward(cross_entropy.backward(1.0, c_loss), cache)
     tensors = {name: (loss_and_pattern, m.params[name], grads[name]) for name in m.params}
     tensors["input"] = (lambda: loss_and_pattern(x0), x0, dx0)
-    checks = check(tensors, max_entries, seed, tolerance)
-    return GradcheckReport(checks, time.perf_counter() - start, cfg.to_dict(), float(dropout))
+    return tensors

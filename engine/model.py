@@ -106,16 +106,6 @@ class ModelCache(NamedTuple):
     head: linear.LinearCache
 
 
-class Analysis(NamedTuple):
-    """What the model makes of some tokens, on the host (TransformerEncoder.analyze)."""
-
-    logits: np.ndarray  # (B, T, V)
-    probs: np.ndarray  # (B, T, V) float64 softmax of the logits
-    attention: np.ndarray  # (L, B, H, T, T) attention weights of every layer and head
-    scores: np.ndarray  # (L, B, H, T, T) q·k/sqrt(D) + mask: what the softmax was given
-    lens: np.ndarray  # (L, B, T, V) float64 logit lens: the prediction read out after each block
-
-
 class TransformerEncoder:
     """A Transformer encoder with hand-written forward and backward passes.
 
@@ -295,33 +285,6 @@ class TransformerEncoder:
         value, c_loss = loss.forward(logits, self.xp.asarray(targets))
         grads, _ = self.backward(loss.backward(1.0, c_loss), cache)
         return value, grads, logits
-
-    def analyze(self, tokens, knockout: tuple[int, int] | None = None) -> Analysis:
-        """tokens (B, T) -> host arrays: what the lab shows (no gradients). Logits and
-        probabilities, the attention weights and scores of every layer and head, and the
-        logit lens (see Analysis); knockout as in forward."""
-        return self.analysis_of(*self.forward(tokens, knockout=knockout))
-
-    def analysis_of(self, logits, cache: ModelCache, rows=slice(None)) -> Analysis:
-        """The Analysis of a forward pass's logits (B, T, V) and cache, for the sequences
-        `rows` (a slice of the batch)."""
-        host = to_numpy(logits[rows])  # (B', T, V)
-        probs = attention.softmax(host.astype(np.float64))  # (B', T, V) in float64, in place in the copy
-        maps = np.stack([to_numpy(c.attn.probs[rows]) for c in cache.blocks])  # (L, B', H, T, T)
-        scores = np.stack([to_numpy(c.attn.q[rows] @ c.attn.k[rows].swapaxes(-1, -2)) for c in cache.blocks])
-        if self.cfg.causal:  # (L, B', H, T, T)
-            scores += to_numpy(attention.causal_mask(self.xp, scores.shape[-1], scores.dtype))
-        lens = np.stack([self.read_out(c.out[rows]) for c in cache.blocks])  # (L, B', T, V)
-        return Analysis(host, probs, maps, scores, lens)
-
-    def read_out(self, x) -> np.ndarray:
-        """The logit lens: a residual stream x (B, T, C) put through the final LayerNorm (pre-LN
-        models have one) and the head -> probabilities (B, T, V), float64 on the host. For the
-        last block's output this is exactly the model's own prediction."""
-        if self.cfg.norm_first:
-            x = layernorm.forward(x, self.params["ln_f.gamma"], self.params["ln_f.beta"])[0]
-        logits = linear.forward(x, self.params["head.w"], self.params["head.b"])[0]  # (B, T, V)
-        return attention.softmax(to_numpy(logits).astype(np.float64))
 
 
 def _put(grads: dict, prefix: str, local: dict) -> None:

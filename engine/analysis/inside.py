@@ -15,6 +15,7 @@ from ..training.reports import ProbeReport
 from .heads import HeadsReport, measure_heads
 from .health import DeadUnits
 from .probe import probe_report
+from .readout import analysis_of
 
 PROBE_POSITIONS = 256
 KEEP_KNOCKED_BYTES = 2 * 2**20  # the probe sample without each head is kept while it is this small
@@ -67,7 +68,7 @@ def look_inside(model, task, probe: ProbeReport | None = None) -> InsideReport:
     def sample_without_each_head(logits, cache, n: int, models: list, first: bool) -> None:
         for k, knocked in enumerate(models):
             if knocked is not None and first:  # copy k starts with the sample, without that head
-                seen = model.analysis_of(logits, cache, slice(k * n, k * n + 1))
+                seen = analysis_of(model, logits, cache, slice(k * n, k * n + 1))
                 report = probe_report(model, seen, sample[0], answers[0], knocked, spaces=False)
                 without[knocked] = replace(report, embedding=probe.embedding, inputs=probe.inputs) if probe else report
 

@@ -6,17 +6,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..model import Analysis
 from ..runtime.backend import to_numpy
 from ..training.reports import ProbeReport
 from .embedding_space import pca_2d
+from .readout import Analysis, analyze
 
 
 def look(model, tokens, targets, knockout: tuple[int, int] | None = None, spaces: bool = True) -> ProbeReport:
     """tokens, targets (1, T) -> the model's ProbeReport of that sequence (knockout: a
     (layer, head) left out, 0-based). spaces: also project the embedding space (an SVD of
     the (V, C) embedding: the one part whose cost grows with the vocabulary)."""
-    seen = model.analyze(tokens, knockout=knockout)
+    seen = analyze(model, tokens, knockout=knockout)
     return probe_report(model, seen, np.asarray(tokens)[0], np.asarray(targets)[0], knockout, spaces)
 
 

@@ -8,9 +8,8 @@ import pytest
 
 from engine import ModelConfig, TrainConfig, TransformerEncoder
 from engine.components import dropout
-from engine.components import loss as cross_entropy
 from engine.components.dropout import Dropout, Fixed, draw
-from engine.gradcheck import check, check_model, relu_pattern
+from engine.gradcheck import check, check_model, model_tensors
 from engine.model import BlockMasks
 from engine.runtime.backend import to_numpy
 from engine.runtime.memory import training_bytes
@@ -60,18 +59,7 @@ class Refused:
 
 def check_with(model: TransformerEncoder, tokens, targets, masks, max_entries: int = 12):
     """check_model's comparison with the mask source `masks` (fixed: the same masks every pass)."""
-    x0 = model.params["embed"][tokens] + model.pe[: tokens.shape[1]]  # (B, T, C)
-
-    def f(x=None):
-        logits, cache = model.forward(tokens, x0=x, dropout=masks)
-        return cross_entropy.forward(logits, targets)[0], relu_pattern(cache)
-
-    logits, cache = model.forward(tokens, dropout=masks)
-    _, c_loss = cross_entropy.forward(logits, targets)
-    grads, dx0 = model.backward(cross_entropy.backward(1.0, c_loss), cache)
-    tensors = {name: (f, model.params[name], grads[name]) for name in model.params}
-    tensors["input"] = (lambda: f(x0), x0, dx0)
-    return check(tensors, max_entries=max_entries)
+    return check(model_tensors(model, tokens, targets, masks), max_entries=max_entries)
 
 
 # ------------------------------------------------------------------------------ the masks

@@ -8,6 +8,7 @@ import pytest
 from engine import ModelConfig, TransformerEncoder
 from engine.analysis import heads
 from engine.analysis.heads import MIXED, PATTERNS, HeadSums, measure_heads, name_pattern
+from engine.analysis.readout import analyze
 
 CONFIGS = {
     "post-LN": dict(n_heads=2, n_layers=2, seq_len=6),
@@ -179,7 +180,7 @@ def test_more_copies_than_a_pass_holds_are_measured_in_several_passes(monkeypatc
 
 def assert_heads_agree(model, tokens, targets):
     report = measure_heads(model, tokens, targets)
-    maps = model.analyze(tokens).attention  # (L, N, H, T, T)
+    maps = analyze(model, tokens).attention  # (L, N, H, T, T)
     T = model.cfg.seq_len
     assert (report.base_val_loss, report.base_val_acc) == pytest.approx(loss_and_acc(model.forward(tokens)[0], targets))
     first = 1 if model.cfg.causal else 0  # a causal row 0 has one key: it does not count
@@ -214,7 +215,7 @@ def test_the_look_inside_sees_the_probe_sample_without_each_head_as_a_model_with
     inside = look_inside(model, task)
     sample = task.probe()[0]
     for (layer, head), report in inside.knocked.items():
-        reference = without_head(model, layer, head).analyze(sample)
+        reference = analyze(without_head(model, layer, head), sample)
         np.testing.assert_allclose(report.probs, reference.probs[0], rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(report.lens, reference.lens[:, 0], rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(report.attention, reference.attention[:, 0], rtol=1e-10, atol=1e-12)

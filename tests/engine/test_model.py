@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from engine import ModelConfig, TransformerEncoder
+from engine.analysis.readout import analyze
 from engine.components.positional import sinusoidal
 from engine.gradcheck import check_model
 from engine.model import param_shapes
@@ -149,7 +150,7 @@ def test_bad_inputs_are_named():
 def test_analyze_returns_logits_distributions_and_every_attention_map():
     model = TransformerEncoder(ModelConfig(n_layers=2, n_heads=2, seq_len=6))
     tokens = np.array([[1, 2, 3, 4, 5]])
-    seen = model.analyze(tokens)
+    seen = analyze(model, tokens)
     np.testing.assert_array_equal(seen.logits, model.forward(tokens)[0])
     assert seen.probs.shape == (1, 5, 20)
     np.testing.assert_allclose(seen.probs.sum(-1), 1.0, rtol=1e-12)

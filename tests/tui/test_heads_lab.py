@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from engine import Trainer
+from engine.analysis.readout import analyze
 from tests.engine.test_heads import loss_and_acc, without_head
 from tfnp_tui.widgets.attention import AttentionPanel
 from tfnp_tui.widgets.heads import HeadsPanel
@@ -57,7 +58,7 @@ async def test_k_knocks_the_shown_head_out_of_the_analysis_only():
         assert "✕ L1 H1 out" in screen_text(app)
         model, task = app.trainer.model, app.trainer.task
         # the inspector and the later layer's attention show the model without the head
-        reference = without_head(model, 0, 0).analyze(task.probe()[0])
+        reference = analyze(without_head(model, 0, 0), task.probe()[0])
         probe = app.scene.live_probe
         np.testing.assert_allclose(probe.probs, reference.probs[0], atol=1e-6)
         np.testing.assert_allclose(probe.attention[1], reference.attention[1, 0], atol=1e-6)

@@ -1,0 +1,58 @@
+"""What a model makes of some tokens, brought to the host for the instruments: the logits and
+probabilities, every layer's attention weights and scores, and the logit lens (each block's
+residual stream read out through the final LayerNorm and the head).
+
+    seen = analyze(model, tokens)                       # one forward pass, no gradients
+    seen = analysis_of(model, logits, cache, rows)      # from a forward pass already made
+
+Legend: B batch, T sequence, V vocabulary, L layers, H heads.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ..components import attention, layernorm, linear
+from ..runtime.backend import to_numpy
+
+
+class Analysis(NamedTuple):
+    """What the model makes of some tokens, on the host (analyze)."""
+
+    logits: np.ndarray  # (B, T, V)
+    probs: np.ndarray  # (B, T, V) float64 softmax of the logits
+    attention: np.ndarray  # (L, B, H, T, T) attention weights of every layer and head
+    scores: np.ndarray  # (L, B, H, T, T) q·k/sqrt(D) + mask: what the softmax was given
+    lens: np.ndarray  # (L, B, T, V) float64 logit lens: the prediction read out after each block
+
+
+def analyze(model, tokens, knockout: tuple[int, int] | None = None) -> Analysis:
+    """tokens (B, T) -> host arrays: what the lab shows (no gradients); knockout (layer,
+    head) as in TransformerEncoder.forward."""
+    return analysis_of(model, *model.forward(tokens, knockout=knockout))
+
+
+def analysis_of(model, logits, cache, rows=slice(None)) -> Analysis:
+    """The Analysis of a forward pass's logits (B, T, V) and cache (ModelCache), for the
+    sequences `rows` (a slice of the batch)."""
+    host = to_numpy(logits[rows])  # (B', T, V)
+    probs = attention.softmax(host.astype(np.float64))  # (B', T, V) in float64, in place in the copy
+    maps = np.stack([to_numpy(c.attn.probs[rows]) for c in cache.blocks])  # (L, B', H, T, T)
+    scores = np.stack([to_numpy(c.attn.q[rows] @ c.attn.k[rows].swapaxes(-1, -2)) for c in cache.blocks])
+    if model.cfg.causal:  # (L, B', H, T, T)
+        scores += to_numpy(attention.causal_mask(model.xp, scores.shape[-1], scores.dtype))
+    lens = np.stack([read_out(model, c.out[rows]) for c in cache.blocks])  # (L, B', T, V)
+    return Analysis(host, probs, maps, scores, lens)
+
+
+def read_out(model, x) -> np.ndarray:
+    """The logit lens: a residual stream x (B, T, C) put through the final LayerNorm (pre-LN
+    models have one) and the head -> probabilities (B, T, V), float64 on the host. For the
+    last block's output this is exactly the model's own prediction."""
+    P = model.params
+    if model.cfg.norm_first:
+        x = layernorm.forward(x, P["ln_f.gamma"], P["ln_f.beta"])[0]
+    logits = linear.forward(x, P["head.w"], P["head.b"])[0]  # (B, T, V)
+    return attention.softmax(to_numpy(logits).astype(np.float64))
