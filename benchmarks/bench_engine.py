@@ -4,6 +4,7 @@ same model in PyTorch eager (torch.nn.TransformerEncoder) and against the machin
     python benchmarks/bench_engine.py                      # seed, seed-b32, mid, big on the CPU
     python benchmarks/bench_engine.py --configs mid big --seconds 3
     python benchmarks/bench_engine.py --device gpu         # the engine on CuPy against PyTorch on CUDA
+    python benchmarks/bench_engine.py --malloc-default     # without tfnp-tui's malloc setting (tfnp_tui/malloc.py)
 
 For each config it prints ms per step, tokens/s, the achieved GFLOP/s (the matmul FLOPs of
 forward and backward: 3x the forward's), that as a share of the float32 GEMM peak measured
@@ -29,8 +30,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.dirname(__file__))
 
 from engine import ModelConfig, TransformerEncoder  # noqa: E402
-from engine.runtime.backend import get_backend, keep_freed_memory  # noqa: E402
+from engine.runtime.backend import get_backend  # noqa: E402
 from engine.training.optim import Adam  # noqa: E402
+from tfnp_tui.malloc import keep_freed_memory  # noqa: E402
 
 # name: (vocab, seq_len, d_model, heads, layers, d_ff, batch)
 CONFIGS = {
@@ -102,7 +104,7 @@ def syncer(xp, device: str):
 
 
 def engine_step(name: str, device: str):
-    """(forward+backward, full step, sync) closures for the engine at config `name`."""
+    """(forward+backward, full step, sync) closures for the engine at config `name`, and the model."""
     cfg, B = model_config(name)
     xp = get_backend(device)
     sync = syncer(xp, device)
@@ -114,14 +116,13 @@ def engine_step(name: str, device: str):
     def fwd_bwd():
         return model.loss_and_grads(tokens, targets)
 
-    def step():  # as the Trainer does it: one Adam update over the flat parameter vector
-        _, grads = fwd_bwd()
-        g = model.layout.flatten(grads, out=flat_grad)
-        u = optimizer.updates(model.flat, g, 1e-4)
+    def step():  # as the Trainer does it: the gradients into its flat vector, one Adam update over it
+        model.forward_backward(tokens, targets, grad_out=flat_grad)
+        u = optimizer.updates(model.flat, flat_grad, 1e-4)
         optimizer.commit()
         model.flat -= u
 
-    return fwd_bwd, step, sync
+    return fwd_bwd, step, sync, model
 
 
 def torch_step(name: str, device: str):
@@ -151,8 +152,9 @@ def torch_step(name: str, device: str):
     return fwd_bwd, step, sync
 
 
-def peak_memory(step, device: str) -> int:
-    """Bytes allocated at most during one step: tracemalloc sees NumPy's allocations; on the
+def peak_memory(step, device: str, model) -> int:
+    """Bytes allocated at most during one step: tracemalloc sees NumPy's allocations, the
+    model's workspace included (let go first, so that the step allocates it again); on the
     GPU, what CuPy's memory pool holds after a step from a fresh pool."""
     if device == "gpu":
         import cupy
@@ -162,6 +164,7 @@ def peak_memory(step, device: str) -> int:
         step()
         cupy.cuda.Device().synchronize()
         return pool.total_bytes()
+    model.release_workspace()
     tracemalloc.start()
     step()
     peak = tracemalloc.get_traced_memory()[1]
@@ -181,7 +184,7 @@ def measure(name: str, device: str, seconds: float, rounds: int) -> tuple[Result
             times["t_fwd_bwd"].append(median_time(theirs[0], theirs[2], seconds / 2))
             times["t_step"].append(median_time(theirs[1], theirs[2], seconds / 2))
     m = {k: statistics.median(v) for k, v in times.items() if v}
-    peak = peak_memory(ours[1], device)
+    peak = peak_memory(ours[1], device, ours[3])
     engine = Result(m["fwd_bwd"], m["step"], peak)
     return engine, (Result(m["t_fwd_bwd"], m["t_step"]) if theirs is not None else None)
 
@@ -198,7 +201,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=2.0, help="timing per measurement (default 2)")
     parser.add_argument("--rounds", type=int, default=3, help="alternating measurements per config (default 3)")
     parser.add_argument(
-        "--malloc-default", action="store_true", help="leave glibc's malloc as it is (see backend.keep_freed_memory)"
+        "--malloc-default", action="store_true", help="leave glibc's malloc as it is (see tfnp_tui/malloc.py)"
     )
     args = parser.parse_args()
     names = args.configs or (GPU_DEFAULT if args.device == "gpu" else CPU_DEFAULT)

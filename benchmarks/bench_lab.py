@@ -24,9 +24,9 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from engine.runtime.backend import keep_freed_memory  # noqa: E402
 from tfnp_tui.app import TfnpLab  # noqa: E402
 from tfnp_tui.cli import build, build_parser  # noqa: E402
+from tfnp_tui.malloc import keep_freed_memory  # noqa: E402
 
 CONFIGS = {
     "original": [],

@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 from bench_engine import CONFIGS, engine_step  # noqa: E402
 
-from engine.runtime.backend import keep_freed_memory  # noqa: E402
+from tfnp_tui.malloc import keep_freed_memory  # noqa: E402
 
 
 def resolve(dotted: str):
@@ -48,7 +48,7 @@ def main() -> None:
     parser.add_argument("--lines", nargs="*", default=[], help="functions for line_profiler, as module.function")
     args = parser.parse_args()
     keep_freed_memory()  # as tfnp-tui and bench_engine.py do
-    _, step, _ = engine_step(args.config, "cpu")  # the step bench_engine.py times
+    _, step, _, _ = engine_step(args.config, "cpu")  # the step bench_engine.py times
     steps = args.steps or {"seed": 5000, "seed-b32": 3000, "mid": 100, "big": 8, "large": 2}[args.config]
 
     def run() -> None:

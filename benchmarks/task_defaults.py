@@ -28,10 +28,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from engine import ModelConfig, TrainConfig  # noqa: E402
 from engine.config import TASKS, model_defaults  # noqa: E402
-from engine.runtime.backend import keep_freed_memory  # noqa: E402
 from engine.training.task_rules import TASK_RULES  # noqa: E402
 from engine.training.tasks import TEXT_TRAIN_FRACTION, make_task, read_text  # noqa: E402
 from engine.training.trainer import Trainer  # noqa: E402
+from tfnp_tui.malloc import keep_freed_memory  # noqa: E402
 
 HEADER = "{:8} {:>4} {:>9} {:>6} {:>6} {:>7} {:>8} {:>8}"  # task seed optimizer lr epochs seconds val_loss val_acc
 

@@ -10,6 +10,9 @@ backward(dy, cache) -> (dx, grads); this file only wires them together.
     pre-LN (norm_first): x = x + attn(LN1(x)); x = x + ffn(LN2(x));  after the last block x = ln_f(x)
     logits = x @ head.w + head.b;  loss = mean cross-entropy over targets != -1
 
+The training path (loss_and_grads, forward_backward) writes its large arrays into buffers of
+a Workspace (runtime/workspace.py), reused from step to step instead of allocated afresh.
+
 Dropout (training only: forward(..., dropout=source), components/dropout.py) sits where
 torch.nn.TransformerEncoderLayer puts it: on the attention weights after the softmax, on
 the feed-forward's hidden units after the activation, and on the outputs of attention and
@@ -19,6 +22,7 @@ feed-forward before each residual add (PyTorch's dropout1 and dropout2):
 
 from __future__ import annotations
 
+import threading
 from typing import NamedTuple
 
 import numpy as np
@@ -29,8 +33,10 @@ from .components.positional import sinusoidal
 from .config import ModelConfig
 from .runtime.backend import get_backend, to_numpy
 from .runtime.layout import ParamLayout
+from .runtime.workspace import Workspace
 
 ATTN = ("wq", "bq", "wk", "bk", "wv", "bv", "wo", "bo")
+WORKSPACE_MIN_BYTES = 16 * 2**10  # a training pass whose arrays are all smaller takes fresh ones
 FFN = ("w1", "b1", "w2", "b2")
 
 
@@ -104,6 +110,7 @@ class ModelCache(NamedTuple):
     blocks: list[BlockCache]
     ln_f: layernorm.LayerNormCache | None  # only when norm_first
     head: linear.LinearCache
+    ws: object = None  # the Workspace the pass's arrays came from (runtime/workspace.py); None: fresh ones
 
 
 class TransformerEncoder:
@@ -130,6 +137,12 @@ class TransformerEncoder:
                 raise ValueError(f"parameter {name} has shape {value.shape}, the config needs {view.shape}")
             view[...] = value
         self.pe = self.xp.asarray(sinusoidal(cfg.seq_len, cfg.d_model, cfg.dtype))  # (seq_len, C)
+        # the training path's arrays, reused from step to step: one Workspace a thread (runtime/workspace.py)
+        self._local = threading.local()
+        itemsize = np.dtype(cfg.dtype).itemsize
+        self._row_bytes = max(cfg.d_model, cfg.d_ff, cfg.vocab_size) * itemsize  # a position's widest row
+        self._heads_bytes = cfg.n_heads * itemsize  # a position's attention weights, per key
+        self._grad_views: tuple = (None, None)  # (the last grad_out, its named views)
 
     @property
     def num_params(self) -> int:
@@ -152,7 +165,8 @@ class TransformerEncoder:
         return tokens
 
     # ----------------------------------------------------------------------------- forward
-    def forward(self, tokens, x0=None, knockout: tuple[int, int] | None = None, head_mask=None, dropout=None):
+    def forward(self, tokens, x0=None, knockout: tuple[int, int] | None = None, head_mask=None, dropout=None,
+                validate: bool = True, ws=None):  # fmt: skip
         """tokens (B, T) int -> logits (B, T, V), cache.
 
         x0 (B, T, C), if given, replaces embed[tokens] + PE: the gradient check uses it to
@@ -160,8 +174,16 @@ class TransformerEncoder:
         both 0-based: that head's output is zeroed before its layer's output projection;
         head_mask (L, B, H): every head's output multiplied by it, sequence by sequence.
         For training only: dropout, a mask source (components/dropout.py: Dropout or Fixed);
-        None or p 0 is no dropout at all (nothing drawn, nothing multiplied)."""
+        None or p 0 is no dropout at all (nothing drawn, nothing multiplied). validate False
+        skips the check that every id is in the vocabulary, for tokens checked once before
+        (the trainer's: on a GPU the check is a transfer to the host). ws: the training path's
+        Workspace (runtime/workspace.py), which loss_and_grads and forward_backward pass: the
+        pass's large arrays, logits and caches included, are its buffers, handed out again once
+        nothing refers to them. Analysis, evaluation, probes and generation pass none."""
         cfg, P = self.cfg, self.params
+        if validate and self.xp is not np and isinstance(tokens, np.ndarray):
+            embedding.check_tokens(tokens, cfg.vocab_size)  # here on the host: no transfer back from the device
+            validate = False
         tokens = self._tokens(tokens)
         B, T = tokens.shape
         masks = self._dropout_masks(dropout, B, T)  # one BlockMasks a layer
@@ -170,7 +192,7 @@ class TransformerEncoder:
                 raise ValueError("give a knockout or a head_mask, not both")
             head_mask = self.xp.ones((cfg.n_layers, B, cfg.n_heads), dtype=cfg.dtype)
             head_mask[knockout[0], :, knockout[1]] = 0
-        x, c_embed = embedding.forward(tokens, P["embed"])  # (B, T, C), a fresh array
+        x, c_embed = embedding.forward(tokens, P["embed"], validate, ws)  # (B, T, C), a new array
         if x0 is None:
             x += self.pe[:T]
         else:
@@ -178,13 +200,13 @@ class TransformerEncoder:
         blocks = []
         for i in range(cfg.n_layers):
             block = self._block_forward_pre if cfg.norm_first else self._block_forward_post
-            x, c_block = block(x, f"layers.{i}.", None if head_mask is None else head_mask[i], masks[i])  # (B, T, C)
-            blocks.append(c_block)
+            x, c_block = block(x, f"layers.{i}.", None if head_mask is None else head_mask[i], masks[i], ws)
+            blocks.append(c_block)  # x: (B, T, C)
         c_ln_f = None
         if cfg.norm_first:
-            x, c_ln_f = layernorm.forward(x, P["ln_f.gamma"], P["ln_f.beta"])  # (B, T, C)
-        logits, c_head = linear.forward(x, P["head.w"], P["head.b"])  # (B, T, V)
-        return logits, ModelCache(c_embed, blocks, c_ln_f, c_head)
+            x, c_ln_f = layernorm.forward(x, P["ln_f.gamma"], P["ln_f.beta"], ws)  # (B, T, C)
+        logits, c_head = linear.forward(x, P["head.w"], P["head.b"], ws)  # (B, T, V)
+        return logits, ModelCache(c_embed, blocks, c_ln_f, c_head, ws)
 
     def _dropout_masks(self, dropout, B: int, T: int) -> list[BlockMasks]:
         """Every mask of one forward pass, drawn in model order (layer by layer, each block's
@@ -197,40 +219,43 @@ class TransformerEncoder:
         masks = dropout.masks(shapes, cfg.dtype, self.xp)
         return [BlockMasks(*masks[4 * i : 4 * i + 4]) for i in range(cfg.n_layers)]
 
-    def _block_forward_post(self, x, p: str, head_mask=None, m: BlockMasks = NO_MASKS):
+    def _block_forward_post(self, x, p: str, head_mask=None, m: BlockMasks = NO_MASKS, ws=None):
         """Post-LN block (the original): x = LN1(x + drop(attn(x))); x = LN2(x + drop(ffn(x)))."""
         cfg, P = self.cfg, self.params
-        a, c_attn = attention.forward(x, self._group(p + "attn.", ATTN), cfg.n_heads, cfg.causal, head_mask, m.attn)
-        a = drop.forward(a, m.attn_out)  # (B, T, C) a fresh array either way
-        a += x  # the residual, summed into attention's fresh output
-        x, c_ln1 = layernorm.forward(a, P[p + "ln1.gamma"], P[p + "ln1.beta"])
-        f, c_ffn = feedforward.forward(x, self._group(p + "ffn.", FFN), cfg.activation, m.ffn)
-        f = drop.forward(f, m.ffn_out)
+        a, c_attn = attention.forward(x, self._group(p + "attn.", ATTN), cfg.n_heads, cfg.causal, head_mask, m.attn, ws)
+        a = drop.forward(a, m.attn_out, ws)  # (B, T, C) a new array either way
+        a += x  # the residual, summed into attention's new output
+        x, c_ln1 = layernorm.forward(a, P[p + "ln1.gamma"], P[p + "ln1.beta"], ws)
+        f, c_ffn = feedforward.forward(x, self._group(p + "ffn.", FFN), cfg.activation, m.ffn, ws)
+        f = drop.forward(f, m.ffn_out, ws)
         f += x
-        x, c_ln2 = layernorm.forward(f, P[p + "ln2.gamma"], P[p + "ln2.beta"])
+        x, c_ln2 = layernorm.forward(f, P[p + "ln2.gamma"], P[p + "ln2.beta"], ws)
         return x, BlockCache(c_attn, c_ln1, c_ffn, c_ln2, x, m)
 
-    def _block_forward_pre(self, x, p: str, head_mask=None, m: BlockMasks = NO_MASKS):
+    def _block_forward_pre(self, x, p: str, head_mask=None, m: BlockMasks = NO_MASKS, ws=None):
         """Pre-LN block: x = x + drop(attn(LN1(x))); x = x + drop(ffn(LN2(x)))."""
         cfg, P = self.cfg, self.params
-        h, c_ln1 = layernorm.forward(x, P[p + "ln1.gamma"], P[p + "ln1.beta"])
-        a, c_attn = attention.forward(h, self._group(p + "attn.", ATTN), cfg.n_heads, cfg.causal, head_mask, m.attn)
-        a = drop.forward(a, m.attn_out)  # (B, T, C) a fresh array either way
-        a += x  # the residual, summed into attention's fresh output
+        h, c_ln1 = layernorm.forward(x, P[p + "ln1.gamma"], P[p + "ln1.beta"], ws)
+        a, c_attn = attention.forward(h, self._group(p + "attn.", ATTN), cfg.n_heads, cfg.causal, head_mask, m.attn, ws)
+        a = drop.forward(a, m.attn_out, ws)  # (B, T, C) a new array either way
+        a += x  # the residual, summed into attention's new output
         x = a
-        h, c_ln2 = layernorm.forward(x, P[p + "ln2.gamma"], P[p + "ln2.beta"])
-        f, c_ffn = feedforward.forward(h, self._group(p + "ffn.", FFN), cfg.activation, m.ffn)
-        f = drop.forward(f, m.ffn_out)
+        h, c_ln2 = layernorm.forward(x, P[p + "ln2.gamma"], P[p + "ln2.beta"], ws)
+        f, c_ffn = feedforward.forward(h, self._group(p + "ffn.", FFN), cfg.activation, m.ffn, ws)
+        f = drop.forward(f, m.ffn_out, ws)
         f += x
         x = f
         return x, BlockCache(c_attn, c_ln1, c_ffn, c_ln2, x, m)
 
     # ---------------------------------------------------------------------------- backward
-    def backward(self, dlogits, cache: ModelCache):
+    def backward(self, dlogits, cache: ModelCache, grad_out=None):
         """dlogits (B, T, V) -> (grads with the keys of params, dx0 (B, T, C)).
 
-        The forward calls, mirrored in reverse; dx0 is the gradient w.r.t. embed[tokens] + PE."""
-        grads: dict = {}
+        The forward calls, mirrored in reverse; dx0 is the gradient w.r.t. embed[tokens] + PE.
+        Each backward takes its arrays from the workspace its forward had (in its cache), if
+        any. grad_out, if given: a flat (P,) array in self.layout's order that every gradient
+        is written into; grads are then views of it (the caller's, whatever the workspace)."""
+        grads = {} if grad_out is None else _WrittenInto(self._views_of(grad_out))
         dx, g = linear.backward(dlogits, cache.head)  # (B, T, C)
         _put(grads, "head.", g)
         if self.cfg.norm_first:
@@ -265,28 +290,78 @@ class TransformerEncoder:
         _put(grads, p + "ffn.", g)
         dh, g = layernorm.backward(dh, c.ln2)
         _put(grads, p + "ln2.", g)
-        dx = dx + dh
+        dx += dh  # dx is this pass's own array: nothing reads it after the ffn's backward
         dh, g = attention.backward(drop.backward(dx, c.drop.attn_out), c.attn)  # x = x + drop(attn(LN1(x)))
         _put(grads, p + "attn.", g)
         dh, g = layernorm.backward(dh, c.ln1)
         _put(grads, p + "ln1.", g)
-        return dx + dh
+        dx += dh
+        return dx
 
     # ------------------------------------------------------------------------------- loss
     def loss_and_grads(self, tokens, targets, dropout=None):
-        """tokens, targets (B, T) int; a target of -1 does not count -> (loss, grads).
-        dropout: a mask source, as in forward (training only)."""
-        value, grads, _ = self.forward_backward(tokens, targets, dropout)
+        """tokens, targets (B, T) int; a target of -1 does not count -> (loss: float, grads).
+        dropout: a mask source, as in forward (training only). The grads are the caller's to
+        keep: a later call never writes over an array anyone holds (runtime/workspace.py)."""
+        tokens = self._tokens(tokens)
+        ws = self._training_workspace(tokens)
+        logits, cache = self.forward(tokens, dropout=dropout, ws=ws)
+        value, c_loss = loss.forward(logits, self.xp.asarray(targets), ws)  # checks the targets
+        grads, _ = self.backward(loss.backward(1.0, c_loss), cache)
         return value, grads
 
-    def forward_backward(self, tokens, targets, dropout=None):
-        """loss_and_grads that also returns the logits (B, T, V), for accuracy."""
-        logits, cache = self.forward(tokens, dropout=dropout)
-        value, c_loss = loss.forward(logits, self.xp.asarray(targets))
-        grads, _ = self.backward(loss.backward(1.0, c_loss), cache)
+    def forward_backward(self, tokens, targets, dropout=None, grad_out=None):
+        """The trainer's loss_and_grads, for tokens and targets checked once before: nothing
+        is checked and nothing leaves the device. -> (loss: 0-d array, grads, logits (B, T, V)).
+
+        grad_out: a flat (P,) array in self.layout's order (the trainer's gradient vector) that
+        every gradient is written into, each as soon as its backward has it; grads are then
+        views of it. The logits and (without grad_out) the grads are arrays of the model's
+        workspace, the caller's for as long as it holds them, as in loss_and_grads."""
+        tokens = self._tokens(tokens)
+        ws = self._training_workspace(tokens)
+        logits, cache = self.forward(tokens, dropout=dropout, validate=False, ws=ws)
+        value, c_loss = loss.mean_loss(logits, self.xp.asarray(targets), ws)
+        grads, _ = self.backward(loss.backward(1.0, c_loss), cache, grad_out)
         return value, grads, logits
+
+    # -------------------------------------------------------------------------- workspace
+    def _training_workspace(self, tokens):
+        """This thread's workspace, begun afresh for a training pass over tokens (B, T); None
+        (fresh arrays) on the GPU, where CuPy's memory pool reuses device memory itself, and for
+        a pass whose arrays are all smaller than WORKSPACE_MIN_BYTES: malloc serves those from
+        its free lists without a page fault, faster than the workspace's look-ups. One a
+        thread, so that two threads' passes never look at each other's buffers."""
+        B, T = tokens.shape  # the widest arrays: (B*T, max(C, F, V)) and (B, H, T, T)
+        if self.xp is not np or B * T * max(self._row_bytes, T * self._heads_bytes) < WORKSPACE_MIN_BYTES:
+            return None
+        ws = getattr(self._local, "workspace", None)
+        if ws is None:
+            ws = self._local.workspace = Workspace()
+        return ws.start()
+
+    def release_workspace(self) -> None:
+        """Let this thread's workspace go (its memory goes back once nothing refers to its
+        buffers); the next training pass allocates afresh."""
+        self._local.__dict__.pop("workspace", None)
+
+    def _views_of(self, grad_out) -> dict:
+        """self.layout.views(grad_out), kept for the trainer's gradient vector, which comes back every step."""
+        held, views = self._grad_views
+        if held is not grad_out:
+            views = self.layout.views(grad_out)
+            self._grad_views = (grad_out, views)
+        return views
 
 
 def _put(grads: dict, prefix: str, local: dict) -> None:
     for name, g in local.items():
         grads[prefix + name] = g
+
+
+class _WrittenInto(dict):
+    """Gradients by name, each written into the array this dict starts with under its name (a
+    view of backward's grad_out) when it is set: the component's own array is free again at once."""
+
+    def __setitem__(self, name: str, g) -> None:
+        self[name][...] = g

@@ -15,7 +15,7 @@ from dataclasses import fields
 
 from engine import ModelConfig, TrainConfig
 from engine.config import model_defaults
-from engine.runtime.backend import DeviceError, keep_freed_memory
+from engine.runtime.backend import DeviceError
 from engine.runtime.memory import available_bytes, training_bytes
 from engine.training.checkpoint import PARAMETER_FREE, Checkpoint, CheckpointError
 from engine.training.checkpoint import load as load_checkpoint
@@ -25,6 +25,7 @@ from engine.training.trainer import Trainer
 
 from .files import files_problem
 from .flags import MODEL_FLAGS, TRAIN_FLAGS, UsageError, build_parser, check_modes, given, name_flag
+from .malloc import keep_freed_memory
 from .setup import PROG, Setup
 
 __all__ = ["build", "build_parser", "main", "run"]
@@ -202,7 +203,7 @@ def run(argv: list[str]) -> int:
     except UsageError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2
-    keep_freed_memory()  # a training step's large temporaries are reused, not page-faulted back in
+    keep_freed_memory()  # the trainer's and optimizer's temporaries are reused, not page-faulted back in
     if args.gradcheck:
         from .check import run_gradcheck
 

@@ -120,7 +120,10 @@ def train(trainer: Trainer, console: Console, metrics: MetricsLog | None,
                                 epoch=trainer.epoch + 1, epochs=epochs, loss="-")  # fmt: skip
         shown = 0.0
         while not trainer.finished:
-            report = trainer.step()
+            due = time.perf_counter() - shown > REFRESH_SECONDS or trainer.step_count + 1 >= trainer.total_steps
+            report = trainer.step(report=due)  # the others bring nothing back from a GPU
+            if report is None:
+                continue
             now = time.perf_counter()
             if report.epoch_report is not None:
                 last = report.epoch_report
@@ -131,7 +134,7 @@ def train(trainer: Trainer, console: Console, metrics: MetricsLog | None,
                     best.write(checkpoint.contents(trainer), (0, last.epoch))
                 if last.out_of_patience:
                     break
-            if now - shown > REFRESH_SECONDS or trainer.finished:
+            if due or report.epoch_report is not None:
                 progress.update(bar, completed=report.step, epoch=min(report.epoch, epochs), loss=f"{report.loss:.4f}")
                 shown = now
     return last

@@ -149,18 +149,17 @@ class TrainingSession(SessionInstruments):
                     with self.lock:
                         if generation != self.generation:
                             return
-                        report = trainer.step()
-                        if report.epoch_report is not None:
-                            report = self._look_inside(report)
-                            self._log(report.epoch_report)
-                            self._keep_best(report.epoch_report)
-                losses.append(report.loss)
-                if report.epoch_report is not None:
-                    epochs.append(report.epoch_report)
-                patient = report.epoch_report is None or not report.epoch_report.out_of_patience
-                done = (mode == "step" or (mode == "epoch" and report.epoch_report is not None)
+                        ended = trainer.step(report=False)  # a report at an epoch's end only: no wait on a GPU
+                        if ended is not None:
+                            ended = self._look_inside(ended)
+                            self._log(ended.epoch_report)
+                            self._keep_best(ended.epoch_report)
+                            epochs.append(ended.epoch_report)
+                patient = ended is None or not ended.epoch_report.out_of_patience
+                done = (mode == "step" or (mode == "epoch" and ended is not None)
                         or (stop_when_finished and trainer.finished) or not patient)  # fmt: skip
                 if done or time.monotonic() - last_post >= 1 / UPDATE_HZ:
+                    report = self._fetch_reports(losses, ended)
                     self._post_progress(generation, report, losses, epochs, final=done)
                     losses, epochs, last_post = [], [], time.monotonic()
                 if done:
@@ -172,15 +171,42 @@ class TrainingSession(SessionInstruments):
                         self.post(Stopped(generation, "patience", why))
                     return
         except TrainingDiverged as err:
-            short = f"diverged at step {err.step}: {err.what} · paused with the last good parameters · ? help"
-            self.post(Stopped(generation, "diverged", f"diverged at {err}", short))
+            self._diverged(generation, err)
         except Exception as err:  # shown in the lab, never as a traceback
             self.post(Stopped(generation, "error", f"training failed: {type(err).__name__}: {err}"))
         finally:
-            if losses and report is not None:  # paused between two updates: show where it stopped
-                self._post_progress(generation, report, losses, epochs, final=True)
+            self._post_rest(generation, losses, epochs)
             stop.set()
             self.post(RunState(generation, False))
+
+    def _fetch_reports(self, losses: list, ended, generation: int | None = None):
+        """The reports of the steps since the last post (one transfer from a GPU), their losses
+        added to `losses` -> the newest, with its epoch report when it ended an epoch (ended).
+        TrainingDiverged if one of them was refused. None when `generation` is given and no
+        longer the session's (its trainer is gone)."""
+        with self.lock:
+            if generation is not None and generation != self.generation:
+                return None
+            reports = self.trainer.reports()
+        losses.extend(r.loss for r in reports)
+        if not reports or (ended is not None and ended.step == reports[-1].step):
+            return ended
+        return reports[-1]
+
+    def _post_rest(self, generation: int, losses: list, epochs: list) -> None:
+        """After the loop: the steps not posted yet, if any (paused between two posts; or the
+        good steps before a diverged one)."""
+        try:
+            report = self._fetch_reports(losses, None, generation)
+        except TrainingDiverged as err:  # a refused step among them, found only now (on a GPU)
+            self._diverged(generation, err)
+            report = self._fetch_reports(losses, None, generation)  # the good steps before it
+        if report is not None and (losses or epochs):
+            self._post_progress(generation, report, losses, epochs, final=True)
+
+    def _diverged(self, generation: int, err: TrainingDiverged) -> None:
+        short = f"diverged at step {err.step}: {err.what} · paused with the last good parameters · ? help"
+        self.post(Stopped(generation, "diverged", f"diverged at {err}", short))
 
     def _look_inside(self, report):
         """At an epoch's end (under the lock): the look inside the model that the lab's

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..runtime.backend import to_numpy
+from ..runtime.host import fetch
 from ..training.reports import ProbeReport
 from .embedding_space import pca_2d
 from .readout import Analysis, analyze
@@ -24,9 +24,9 @@ def probe_report(model, seen: Analysis, tokens, targets, knockout=None, spaces: 
     """The ProbeReport of one sequence's Analysis (batch of one), its tokens and targets (T,)."""
     embedding = inputs = None
     if spaces:
-        embed = to_numpy(model.params["embed"])  # (V, C)
+        embed, pe = fetch(model.params["embed"], model.pe[: len(tokens)])  # (V, C), (T, C): one transfer
         embedding = pca_2d(embed)
-        inputs = pca_2d(embed[tokens] + to_numpy(model.pe[: len(tokens)]))  # (T, C): the first block's input
+        inputs = pca_2d(embed[tokens] + pe)  # (T, C): the first block's input
     return ProbeReport(
         tokens=tokens, targets=targets, probs=seen.probs[0], attention=seen.attention[:, 0],
         scores=seen.scores[:, 0], lens=seen.lens[:, 0], embedding=embedding, inputs=inputs, knockout=knockout,

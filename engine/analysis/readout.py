@@ -16,6 +16,7 @@ import numpy as np
 
 from ..components import attention, layernorm, linear
 from ..runtime.backend import to_numpy
+from ..runtime.host import fetch
 
 
 class Analysis(NamedTuple):
@@ -36,23 +37,32 @@ def analyze(model, tokens, knockout: tuple[int, int] | None = None) -> Analysis:
 
 def analysis_of(model, logits, cache, rows=slice(None)) -> Analysis:
     """The Analysis of a forward pass's logits (B, T, V) and cache (ModelCache), for the
-    sequences `rows` (a slice of the batch)."""
-    host = to_numpy(logits[rows])  # (B', T, V)
-    probs = attention.softmax(host.astype(np.float64))  # (B', T, V) in float64, in place in the copy
-    maps = np.stack([to_numpy(c.attn.probs[rows]) for c in cache.blocks])  # (L, B', H, T, T)
-    scores = np.stack([to_numpy(c.attn.q[rows] @ c.attn.k[rows].swapaxes(-1, -2)) for c in cache.blocks])
+    sequences `rows` (a slice of the batch). From a GPU: one transfer for all of it."""
+    blocks = cache.blocks
+    maps = [c.attn.probs[rows] for c in blocks]  # L x (B', H, T, T)
+    scores = [c.attn.q[rows] @ c.attn.k[rows].swapaxes(-1, -2) for c in blocks]  # L x (B', H, T, T)
+    lens = [lens_logits(model, c.out[rows]) for c in blocks]  # L x (B', T, V)
+    host, *arrays = fetch(logits[rows], *maps, *scores, *lens)
+    L = len(blocks)
+    maps, scores, lens = np.stack(arrays[:L]), np.stack(arrays[L : 2 * L]), arrays[2 * L :]
     if model.cfg.causal:  # (L, B', H, T, T)
-        scores += to_numpy(attention.causal_mask(model.xp, scores.shape[-1], scores.dtype))
-    lens = np.stack([read_out(model, c.out[rows]) for c in cache.blocks])  # (L, B', T, V)
+        scores += attention.causal_mask(np, scores.shape[-1], scores.dtype)
+    probs = attention.softmax(host.astype(np.float64))  # (B', T, V) in float64, in place in the copy
+    lens = np.stack([attention.softmax(x.astype(np.float64)) for x in lens])  # (L, B', T, V)
     return Analysis(host, probs, maps, scores, lens)
+
+
+def lens_logits(model, x):
+    """The logits of the logit lens: x (B, T, C) through the final LayerNorm (pre-LN models
+    have one) and the head -> (B, T, V), on the model's device."""
+    P = model.params
+    if model.cfg.norm_first:
+        x = layernorm.forward(x, P["ln_f.gamma"], P["ln_f.beta"])[0]
+    return linear.forward(x, P["head.w"], P["head.b"])[0]
 
 
 def read_out(model, x) -> np.ndarray:
     """The logit lens: a residual stream x (B, T, C) put through the final LayerNorm (pre-LN
     models have one) and the head -> probabilities (B, T, V), float64 on the host. For the
     last block's output this is exactly the model's own prediction."""
-    P = model.params
-    if model.cfg.norm_first:
-        x = layernorm.forward(x, P["ln_f.gamma"], P["ln_f.beta"])[0]
-    logits = linear.forward(x, P["head.w"], P["head.b"])[0]  # (B, T, V)
-    return attention.softmax(to_numpy(logits).astype(np.float64))
+    return attention.softmax(to_numpy(lens_logits(model, x)).astype(np.float64))

@@ -17,6 +17,8 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
+import numpy as np
+
 from ..runtime.backend import array_module
 from . import dropout
 
@@ -31,6 +33,7 @@ class AttentionCache(NamedTuple):
     heads2d: object  # (B*T, C) concat_h(a v), input to the output projection
     wo: object  # (C, C)
     drop: object = None  # (B, H, T, T) dropout mask on the weights (0 or 1/(1-p)); None when dropout is off
+    ws: object = None  # the Workspace backward takes its arrays from; None: fresh ones
 
 
 def causal_mask(xp, T: int, dtype):
@@ -56,7 +59,7 @@ def softmax_backward(dprobs, probs):
     return dprobs
 
 
-def forward(x, p: dict, n_heads: int, causal: bool, head_mask=None, drop=None):
+def forward(x, p: dict, n_heads: int, causal: bool, head_mask=None, drop=None, ws=None):
     """x (B, T, C) -> y (B, T, C), cache.
 
     drop (B, H, T, T), if given: a dropout mask on the attention weights, after the softmax
@@ -64,60 +67,74 @@ def forward(x, p: dict, n_heads: int, causal: bool, head_mask=None, drop=None):
 
     head_mask (B, H), if given: each head's output multiplied by it before the output
     projection, sequence by sequence; 0 knocks the head out, as if it were not there (the
-    lab's analysis of what each head does; never used in training: backward ignores it)."""
+    lab's analysis of what each head does; never used in training: backward ignores it).
+
+    ws: the training pass's Workspace, or None (components/__init__.py)."""
     xp = array_module(x)
     B, T, C = x.shape
     H, D = n_heads, C // n_heads
     x2d = x.reshape(B * T, C)
-    wqkv = xp.concatenate([p["wq"], p["wk"], p["wv"]], axis=1)  # (C, 3C)
-    qkv = x2d @ wqkv  # (B*T, 3C)
+    wqkv = xp.concatenate([p["wq"], p["wk"], p["wv"]], axis=1, out=ws and ws.empty((C, 3 * C), x.dtype))  # (C, 3C)
+    qkv = xp.matmul(x2d, wqkv, out=ws and ws.empty((B * T, 3 * C), x.dtype))  # (B*T, 3C) x @ [wq | wk | wv]
     qkv += xp.concatenate([p["bq"], p["bk"], p["bv"]])
     qkv = qkv.reshape(B, T, 3, H, D).transpose(2, 0, 3, 1, 4)  # (3, B, H, T, D) views, no copy
-    q = qkv[0] * (1.0 / math.sqrt(D))  # (B, H, T, D) scaled once, here
+    scale = 1.0 / math.sqrt(D)
+    q = np.multiply(qkv[0], scale, out=ws and by_position(ws, B, H, T, D, x.dtype))  # (B, H, T, D) scaled once, here
     k, v = qkv[1], qkv[2]  # (B, H, T, D)
-    scores = q @ k.swapaxes(-1, -2)  # (B, H, T, T)
+    scores = xp.matmul(q, k.swapaxes(-1, -2), out=ws and ws.empty((B, H, T, T), x.dtype))  # (B, H, T, T) q k^T
     if causal:
         scores += causal_mask(xp, T, scores.dtype)
     probs = softmax(scores)  # (B, H, T, T)
-    weights = dropout.forward(probs, drop)  # (B, H, T, T) probs itself when dropout is off
-    heads = xp.empty((B, T, H, D), dtype=x.dtype)  # laid out as concat_h: head h in columns h*D:(h+1)*D
-    xp.matmul(weights, v, out=heads.transpose(0, 2, 1, 3))  # (B, H, T, D) written in place
+    weights = dropout.forward(probs, drop, ws)  # (B, H, T, T) probs itself when dropout is off
+    heads = (ws or xp).empty((B, T, H, D), x.dtype)  # laid out as concat_h: head h in columns h*D:(h+1)*D
+    xp.matmul(weights, v, out=heads.transpose(0, 2, 1, 3))  # (B, H, T, D) a v, written in place
     if head_mask is not None:
         heads *= head_mask[:, None, :, None]  # (B, 1, H, 1): wo never sees a knocked-out head
     heads2d = heads.reshape(B * T, C)  # (B*T, C) heads side by side
-    y = heads2d @ p["wo"]  # (B*T, C)
+    y = xp.matmul(heads2d, p["wo"], out=ws and ws.empty((B * T, C), x.dtype))  # (B*T, C) heads @ wo
     y += p["bo"]
-    cache = AttentionCache(x2d, wqkv, q, k, v, probs, heads2d, p["wo"], drop)
+    cache = AttentionCache(x2d, wqkv, q, k, v, probs, heads2d, p["wo"], drop, ws)
     return y.reshape(B, T, C), cache
+
+
+def by_position(ws, B: int, H: int, T: int, D: int, dtype):
+    """A (B, H, T, D) array of the workspace, (B, T, H, D) in memory: the layout NumPy gives
+    qkv[0] * scale, the order of its operand's memory. The same layout makes the same BLAS calls
+    in the products of q and k, so the same numbers as with a fresh array."""
+    return ws.empty((B, T, H, D), dtype).transpose(0, 2, 1, 3)
 
 
 def backward(dy, cache: AttentionCache):
     """dy (B, T, C) -> dx (B, T, C), {"wq", "bq", "wk", "bk", "wv", "bv", "wo", "bo"}."""
     xp = array_module(dy)
+    ws = cache.ws
     B, H, T, D = cache.q.shape
     C = H * D
     dy2d = dy.reshape(B * T, C)
     # output projection
-    dwo = cache.heads2d.T @ dy2d  # (C, C)
+    dwo = xp.matmul(cache.heads2d.T, dy2d, out=ws and ws.empty((C, C), dy.dtype))  # (C, C) heads^T dy
     dbo = dy2d.sum(axis=0)  # (C,)
-    dheads = (dy2d @ cache.wo.T).reshape(B, T, H, D).transpose(0, 2, 1, 3)  # (B, H, T, D)
+    dheads = xp.matmul(dy2d, cache.wo.T, out=ws and ws.empty((B * T, C), dy.dtype))  # (B*T, C) dy wo^T
+    dheads = dheads.reshape(B, T, H, D).transpose(0, 2, 1, 3)  # (B, H, T, D)
     # [dq | dk | dv] go straight into one buffer laid out as the forward's qkv
-    dqkv = xp.empty((B, T, 3, H, D), dtype=dy.dtype)
+    dqkv = (ws or xp).empty((B, T, 3, H, D), dy.dtype)
     dq, dk, dv = (dqkv[:, :, n].transpose(0, 2, 1, 3) for n in range(3))  # (B, H, T, D) views
     # heads = weights @ v, weights = dropout(probs): recomputed, one product, rather than cached
-    dweights = dheads @ cache.v.swapaxes(-1, -2)  # (B, H, T, T)
-    xp.matmul(dropout.forward(cache.probs, cache.drop).swapaxes(-1, -2), dheads, out=dv)
+    dweights = xp.matmul(dheads, cache.v.swapaxes(-1, -2), out=ws and ws.empty((B, H, T, T), dy.dtype))  # (B, H, T, T)
+    xp.matmul(dropout.forward(cache.probs, cache.drop, ws).swapaxes(-1, -2), dheads, out=dv)
     dprobs = dropout.backward(dweights, cache.drop)  # (B, H, T, T) dweights itself when dropout is off
     # softmax, row by row: dscores = a * (da - sum_j(da * a)); masked entries have a = 0, so get 0
     dscores = softmax_backward(dprobs, cache.probs)  # (B, H, T, T)
     # scores = q_scaled @ k^T with q_scaled = q / sqrt(D)
     xp.matmul(dscores.swapaxes(-1, -2), cache.q, out=dk)
-    xp.matmul(dscores, cache.k * (1.0 / math.sqrt(D)), out=dq)  # the 1/sqrt(D) on k: (T, D), not (T, T)
+    scale = 1.0 / math.sqrt(D)
+    k_scaled = np.multiply(cache.k, scale, out=ws and by_position(ws, B, H, T, D, dy.dtype))  # (B, H, T, D)
+    xp.matmul(dscores, k_scaled, out=dq)  # the 1/sqrt(D) on k: (T, D), not (T, T)
     # back through the fused input projection
     dqkv = dqkv.reshape(B * T, 3 * C)  # (B*T, 3C)
-    dwqkv = cache.x2d.T @ dqkv  # (C, 3C)
+    dwqkv = xp.matmul(cache.x2d.T, dqkv, out=ws and ws.empty((C, 3 * C), dy.dtype))  # (C, 3C) x^T dqkv
     dbqkv = dqkv.sum(axis=0)  # (3C,)
-    dx = dqkv @ cache.wqkv.T  # (B*T, C)
+    dx = xp.matmul(dqkv, cache.wqkv.T, out=ws and ws.empty((B * T, C), dy.dtype))  # (B*T, C) dqkv [wq | wk | wv]^T
     grads = {
         "wq": dwqkv[:, :C], "wk": dwqkv[:, C:2 * C], "wv": dwqkv[:, 2 * C:],
         "bq": dbqkv[:C], "bk": dbqkv[C:2 * C], "bv": dbqkv[2 * C:],

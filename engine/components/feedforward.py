@@ -20,21 +20,23 @@ class FeedForwardCache(NamedTuple):
     down: linear.LinearCache  # a -> y
     activation: str  # "relu" | "gelu"
     drop: object = None  # (B, T, F) dropout mask after the activation; None when dropout is off
+    ws: object = None  # the Workspace backward takes its arrays from; None: fresh ones
 
 
-def forward(x, p: dict, activation: str, drop=None):
-    """x (B, T, C) -> y (B, T, C), cache. drop (B, T, F), if given: a dropout mask after the activation."""
-    h, up = linear.forward(x, p["w1"], p["b1"])  # (B, T, F)
-    a, act = activations.FORWARD[activation](h)  # (B, T, F)
-    a = dropout.forward(a, drop)  # (B, T, F) a itself when dropout is off
-    y, down = linear.forward(a, p["w2"], p["b2"])  # (B, T, C)
-    return y, FeedForwardCache(up, act, down, activation, drop)
+def forward(x, p: dict, activation: str, drop=None, ws=None):
+    """x (B, T, C) -> y (B, T, C), cache. drop (B, T, F), if given: a dropout mask after the
+    activation. ws: the training pass's Workspace, or None (components/__init__.py)."""
+    h, up = linear.forward(x, p["w1"], p["b1"], ws)  # (B, T, F)
+    a, act = activations.FORWARD[activation](h, ws)  # (B, T, F)
+    a = dropout.forward(a, drop, ws)  # (B, T, F) a itself when dropout is off
+    y, down = linear.forward(a, p["w2"], p["b2"], ws)  # (B, T, C)
+    return y, FeedForwardCache(up, act, down, activation, drop, ws)
 
 
 def backward(dy, cache: FeedForwardCache):
     """dy (B, T, C) -> dx (B, T, C), {"w1", "b1", "w2", "b2"}."""
     da, g2 = linear.backward(dy, cache.down)  # (B, T, F)
     da = dropout.backward(da, cache.drop)  # (B, T, F)
-    dh = activations.BACKWARD[cache.activation](da, cache.act)  # (B, T, F)
+    dh = activations.BACKWARD[cache.activation](da, cache.act, cache.ws)  # (B, T, F)
     dx, g1 = linear.backward(dh, cache.up)  # (B, T, C)
     return dx, {"w1": g1["w"], "b1": g1["b"], "w2": g2["w"], "b2": g2["b"]}

@@ -1,30 +1,37 @@
 """Linear layer y = x @ w + b over the last axis, run as one 2-D GEMM over every position.
 
 Legend: N = number of positions (B*T), I = input width, O = output width.
+ws: the training pass's Workspace, or None (components/__init__.py).
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
+from ..runtime.backend import array_module
+
 
 class LinearCache(NamedTuple):
     x2d: object  # (N, I) the input, flattened over positions: dw = x^T dy
     w: object  # (I, O) the weight: dx = dy w^T
+    ws: object = None  # the Workspace backward takes its arrays from; None: fresh ones
 
 
-def forward(x, w, b):
+def forward(x, w, b, ws=None):
     """x (..., I), w (I, O), b (O,) -> y (..., O), cache."""
+    xp = array_module(x)
     x2d = x.reshape(-1, x.shape[-1])  # (N, I)
-    y = x2d @ w  # (N, O)
+    y = xp.matmul(x2d, w, out=ws and ws.empty((x2d.shape[0], w.shape[1]), x.dtype))  # (N, O) x @ w
     y += b
-    return y.reshape(*x.shape[:-1], w.shape[1]), LinearCache(x2d, w)
+    return y.reshape(*x.shape[:-1], w.shape[1]), LinearCache(x2d, w, ws)
 
 
 def backward(dy, cache: LinearCache):
     """dy (..., O) -> dx (..., I), {"w": dw (I, O), "b": db (O,)}."""
+    xp = array_module(dy)
+    x2d, w, ws = cache
     dy2d = dy.reshape(-1, dy.shape[-1])  # (N, O)
-    dx = dy2d @ cache.w.T  # (N, I)
-    dw = cache.x2d.T @ dy2d  # (I, O)
+    dx = xp.matmul(dy2d, w.T, out=ws and ws.empty((dy2d.shape[0], w.shape[0]), dy.dtype))  # (N, I) dy @ w^T
+    dw = xp.matmul(x2d.T, dy2d, out=ws and ws.empty(w.shape, dy.dtype))  # (I, O) x^T @ dy
     db = dy2d.sum(axis=0)  # (O,)
-    return dx.reshape(*dy.shape[:-1], cache.w.shape[0]), {"w": dw, "b": db}
+    return dx.reshape(*dy.shape[:-1], w.shape[0]), {"w": dw, "b": db}

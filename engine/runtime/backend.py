@@ -51,31 +51,6 @@ def get_backend(device: str = "cpu") -> ModuleType:
     return cupy
 
 
-def keep_freed_memory() -> bool:
-    """Ask glibc's malloc to keep freed memory for reuse instead of handing it back to the kernel.
-
-    A training step allocates and frees the same large temporaries every time. By default
-    glibc serves each from fresh pages (mmap) and returns them when freed, so the next step
-    page-faults them in again, zeroed: about 4,000 page faults a step at the `mid` benchmark
-    size, some 15% of its time. This raises the mmap threshold to its maximum (32 MiB) and
-    stops trimming the heap, so temporaries are reused. Process-wide; the command line and the
-    benchmarks call it, a program using the engine may too. Returns False where it does
-    not apply (not Linux with glibc)."""
-    import ctypes
-    import ctypes.util
-    import sys
-
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # musl and others have no mallopt
-        return False
-    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-    return bool(mallopt(M_MMAP_THRESHOLD, 32 * 2**20)) and bool(mallopt(M_TRIM_THRESHOLD, 2**30))
-
-
 def to_numpy(x) -> np.ndarray:
     """A NumPy copy of `x` on the host (a no-op for arrays already there)."""
     if type(x).__module__.startswith("cupy"):
@@ -83,16 +58,17 @@ def to_numpy(x) -> np.ndarray:
     return np.asarray(x)
 
 
-def scatter_add_rows(index, rows, n_rows: int):
+def scatter_add_rows(index, rows, n_rows: int, ws=None):
     """out[i] = sum of rows[j] over every j with index[j] == i; out has n_rows rows.
 
     index (N,) int, rows (N, C) -> (n_rows, C). This is the embedding's backward pass: a
     token used several times collects the gradient of every place it was used. On the CPU
     it sorts the rows by index and sums each run with one `add.reduceat` (deterministic and
     much faster than `np.add.at`); on the GPU CuPy's atomic scatter-add does it in place.
+    ws: a Workspace (runtime/workspace.py) for out and the sorted rows; None: fresh arrays.
     """
     xp = array_module(rows)
-    out = xp.zeros((n_rows, rows.shape[1]), dtype=rows.dtype)
+    out = (ws or xp).zeros((n_rows, rows.shape[1]), rows.dtype)
     if xp is not np:
         import cupyx
 
@@ -104,5 +80,6 @@ def scatter_add_rows(index, rows, n_rows: int):
     first[:1] = True
     np.not_equal(sorted_index[1:], sorted_index[:-1], out=first[1:])
     starts = np.flatnonzero(first)
-    out[sorted_index[starts]] = np.add.reduceat(rows[order], starts, axis=0)
+    sorted_rows = rows.take(order, axis=0, mode="wrap", out=ws and ws.empty(rows.shape, rows.dtype))  # rows[order]
+    out[sorted_index[starts]] = np.add.reduceat(sorted_rows, starts, axis=0)
     return out

@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 
 from ..runtime.backend import array_module
+from ..runtime.fused import fused
 from ..runtime.layout import ParamLayout
 
 
@@ -53,14 +54,20 @@ class Optimizer:
         """u for step t (1-based); new state goes into the buffers that _advance hands out."""
         raise NotImplementedError
 
-    def commit(self) -> None:
-        """Take the step that the last updates() computed: its state becomes the state."""
+    def commit(self, keep=None) -> None:
+        """Take the step that the last updates() computed: its state becomes the state.
+
+        keep, a 0-d bool array on the device: where it is False the state stays what it was
+        (the trainer's refusal decided on a GPU without a transfer; it sets t back when it
+        learns of it)."""
         if not self._pending:
             raise RuntimeError("commit() without updates(): there is no step to take")
         self._pending = False
         self.t += 1
         for kind, new in self._next.items():
             if kind in self.state:
+                if keep is not None:
+                    new[...] = array_module(new).where(keep, new, self.state[kind])
                 self._spare[kind] = self.state[kind]
             self.state[kind] = new
         self._next = {}
@@ -113,11 +120,10 @@ class Momentum(Optimizer):
         self.momentum = momentum
 
     def update(self, p, g, lr, t):
-        xp = array_module(p)
         v, v_next = self._advance("velocity", p)
-        xp.multiply(v, self.momentum, out=v_next)
-        v_next += g
-        return lr * v_next
+        u = array_module(p).empty_like(p)
+        momentum_step(v, g, v_next, u, self.momentum, lr)  # one fused kernel on a GPU
+        return u
 
 
 class Adam(Optimizer):
@@ -130,19 +136,13 @@ class Adam(Optimizer):
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
 
     def update(self, p, g, lr, t):
-        xp = array_module(p)
         m_prev, m = self._advance("m", p)
         s_prev, s = self._advance("s", p)
-        xp.multiply(m_prev, self.beta1, out=m)
-        m += (1.0 - self.beta1) * g
-        xp.multiply(s_prev, self.beta2, out=s)
-        s += (1.0 - self.beta2) * (g * g)
+        u = array_module(p).empty_like(p)
         m_hat_scale = 1.0 / (1.0 - self.beta1**t)  # Python floats keep float32 float32
         s_hat_scale = 1.0 / (1.0 - self.beta2**t)
-        denominator = xp.sqrt(s * s_hat_scale)  # sqrt(shat)
-        denominator += self.eps
-        u = m * (lr * m_hat_scale)  # lr mhat
-        u /= denominator
+        b1, b2 = self.beta1, self.beta2
+        adam_step(m_prev, s_prev, g, m, s, u, b1, 1.0 - b1, b2, 1.0 - b2, lr * m_hat_scale, s_hat_scale, self.eps)
         return u
 
 
@@ -161,8 +161,42 @@ class AdamW(Adam):
         u = super().update(p, g, lr, t)
         if self._mask_layout is not self.layout:  # made on the first step, and again for another layout
             self._mask, self._mask_layout = self.layout.matrix_mask(p.dtype, array_module(p)), self.layout
-        u += (lr * self.weight_decay) * (self._mask * p)
+        decoupled_decay(u, self._mask, p, lr * self.weight_decay)
         return u
+
+
+# --------------------------------------------------------------- the fused passes
+# Each is one pass over every parameter: one kernel on a GPU (engine/runtime/fused.py), the
+# same NumPy expressions on the CPU. Outputs are written in place (out=) into array
+# arguments. Constants such as 1 - b1 come in as Python numbers computed outside: inside a
+# fused kernel a number computed from an argument would be a float64 and widen float32 math.
+
+
+@fused
+def momentum_step(xp):
+    def kernel(v_prev, g, v, u, mu, lr):
+        xp.add(v_prev * mu, g, out=v)  # v = mu v_prev + g
+        xp.multiply(v, lr, out=u)  # u = lr v
+
+    return kernel
+
+
+@fused
+def adam_step(xp):
+    def kernel(m_prev, s_prev, g, m, s, u, b1, one_minus_b1, b2, one_minus_b2, lr_m_scale, s_scale, eps):
+        xp.add(m_prev * b1, one_minus_b1 * g, out=m)  # m = b1 m_prev + (1 - b1) g
+        xp.add(s_prev * b2, one_minus_b2 * (g * g), out=s)  # s = b2 s_prev + (1 - b2) g^2
+        xp.divide(m * lr_m_scale, xp.sqrt(s * s_scale) + eps, out=u)  # u = lr mhat / (sqrt(shat) + eps)
+
+    return kernel
+
+
+@fused
+def decoupled_decay(xp):
+    def kernel(u, mask, p, lr_wd):
+        xp.add(u, lr_wd * (mask * p), out=u)  # AdamW: u += lr wd p, on the decayed entries
+
+    return kernel
 
 
 def make_optimizer(name: str, momentum=0.9, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01,
@@ -179,13 +213,23 @@ def make_optimizer(name: str, momentum=0.9, beta1=0.9, beta2=0.999, eps=1e-8, we
     raise ValueError(f"optimizer: unknown {name!r}")
 
 
-def clip_gradients(grads, norm: float, max_norm: float) -> float:
+def clip_gradients(grads, norm, max_norm: float):
     """Scale the gradients in place by max_norm / norm when norm > max_norm (> 0): a flat
-    gradient array, or a dict of them. Returns the factor applied (1.0 when not clipped)."""
-    if max_norm <= 0 or norm <= max_norm:
+    gradient array, or a dict of them. Returns the factor applied (1.0 when not clipped).
+
+    norm may be a 0-d device array (the trainer's on a GPU): then the factor is computed on
+    the device, without a transfer to the host, and returned as a 0-d array."""
+    if max_norm <= 0:
         return 1.0
-    factor = max_norm / (norm + 1e-6)
-    for g in grads.values() if isinstance(grads, dict) else [grads]:
+    arrays = list(grads.values()) if isinstance(grads, dict) else [grads]
+    if isinstance(norm, (int, float)):
+        if norm <= max_norm:
+            return 1.0
+        factor = max_norm / (norm + 1e-6)  # a Python float: float32 gradients stay float32
+    else:
+        xp = array_module(norm)
+        factor = xp.where(norm > max_norm, max_norm / (norm + 1e-6), 1.0).astype(arrays[0].dtype)
+    for g in arrays:
         g *= factor
     return factor
 

@@ -21,17 +21,19 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..analysis.probe import look
 from ..components.dropout import Dropout
+from ..components.loss import IGNORE
 from ..config import ModelConfig, TrainConfig
 from ..model import TransformerEncoder
-from ..runtime.backend import to_numpy
 from .best import BestEpoch
 from .evaluation import evaluate, right_and_counted
+from .figures import Pending, Row, step_vector
 from .optim import clip_gradients, learning_rate, make_optimizer
 from .reports import EpochReport, ProbeReport, StepReport
 from .tasks import Task, make_task
@@ -116,9 +118,14 @@ class Trainer:
         self.seconds = 0.0  # time spent inside step()
         self._totals = EpochTotals()  # this epoch so far
         self._order_epoch = -1
-        self._order = np.arange(n)
+        self._order = None  # this epoch's order of the training sequences, on the device
         self._lr_scale = 1.0
         self.best = BestEpoch()  # the epoch with the lowest validation loss so far
+        self._on_host = self.xp is np  # NumPy: a step's figures need no transfer, refusals are decided at once
+        self._pending = Pending()  # the figures of the steps not yet fetched from the device (figures.py)
+        self._ok = None  # on a device: 0-d bool, False once a pending step was refused; None: all fetched
+        self._unreturned: deque[Row] = deque(maxlen=self.steps_per_epoch)  # fetched, not yet reported
+        self._train_tokens, self._train_targets = self._on_device(self.task.train_tokens, self.task.train_targets)
 
     @property
     def lr_scale(self) -> float:
@@ -154,16 +161,27 @@ class Trainer:
         return self.step_count >= self.total_steps
 
     # ------------------------------------------------------------------------------ steps
-    def batch(self, step: int) -> tuple[np.ndarray, np.ndarray]:
-        """The (tokens, targets) of 0-based optimizer step `step`, each (B, T)."""
+    def batch(self, step: int):
+        """The (tokens, targets) of 0-based optimizer step `step`, each (B, T), on the model's
+        device: the task's sequences went there once, and each epoch's order goes there once."""
         epoch, i = divmod(step, self.steps_per_epoch)
         if epoch != self._order_epoch:
             rng = np.random.default_rng([self.train_cfg.seed, epoch])
-            self._order = rng.permutation(len(self.task.train_tokens))
+            self._order = self.xp.asarray(rng.permutation(len(self.task.train_tokens)))
             self._order_epoch = epoch
         bs = self.train_cfg.batch_size
         rows = self._order[i * bs : (i + 1) * bs]
-        return self.task.train_tokens[rows], self.task.train_targets[rows]
+        return self._train_tokens[rows], self._train_targets[rows]
+
+    def _on_device(self, tokens: np.ndarray, targets: np.ndarray):
+        """A task's (tokens, targets) checked once, here on the host, and copied to the device
+        once: the steps use them unchecked (a check on the GPU would be a transfer back)."""
+        V = self.model.cfg.vocab_size
+        if tokens.size and (tokens.min() < 0 or tokens.max() >= V):
+            raise ValueError(f"the {self.task.name} task has a token outside the vocabulary 0..{V - 1}")
+        if targets.size and (targets.min() < IGNORE or targets.max() >= V):
+            raise ValueError(f"the {self.task.name} task has a target outside -1..{V - 1}")
+        return self.xp.asarray(tokens), self.xp.asarray(targets)
 
     def dropout(self, step: int) -> Dropout | None:
         """The dropout masks of 0-based optimizer step `step` (None when TrainConfig.dropout
@@ -175,40 +193,89 @@ class Trainer:
         return Dropout(p, np.random.default_rng([self.train_cfg.seed, DROPOUT_STREAM, step]))
 
     @np.errstate(over="ignore", invalid="ignore", divide="ignore")  # inf and nan are refused below, not warned
-    def step(self) -> StepReport:
-        """One optimizer step on the next batch."""
+    def step(self, report: bool = True) -> StepReport | None:
+        """One optimizer step on the next batch -> its StepReport.
+
+        report False: on a GPU nothing comes to the host (figures.py); returns None, or the
+        StepReport when the step ends an epoch. reports() gives the reports of such steps.
+        TrainingDiverged for a step that was not finite; on a GPU it may come a few steps
+        late (at the next report), with the trainer set back to the step before it."""
         start = time.perf_counter()
-        cfg, model = self.train_cfg, self.model
+        cfg, model, xp = self.train_cfg, self.model, self.xp
         tokens, targets = self.batch(self.step_count)
-        loss, grads, logits = model.forward_backward(tokens, targets, self.dropout(self.step_count))
-        g = model.layout.flatten(grads, out=self._grad)  # (P,) every gradient, end to end
-        grad_sq = self._per_tensor(g * g)  # (tensors,) squared norms, before clipping
-        grad_norm = math.sqrt(float(grad_sq.sum()))
-        self._refuse_unless(math.isfinite(loss), f"the loss is {loss}")
-        self._refuse_unless(math.isfinite(grad_norm), f"the gradient norm is {grad_norm}")
+        # (P,) every gradient, end to end: on the CPU written there by the backward pass as it goes
+        # (its arrays are free again at once); on a GPU gathered in one concatenation, one kernel
+        grad_out = self._grad if self._on_host else None
+        loss, grads, logits = model.forward_backward(tokens, targets, self.dropout(self.step_count), grad_out=grad_out)
+        g = self._grad if self._on_host else model.layout.flatten(grads, out=self._grad)
+        grad_sq = model.layout.sums(g * g)  # (tensors,) squared norms, before clipping
+        right, counted = right_and_counted(xp, logits, targets)  # 0-d each
         scale = self.lr_scale  # read once: the lab's keys set it from another thread, without the lock
         lr = self.next_lr(scale)
-        clip_gradients(g, grad_norm, cfg.clip)
+        if self._on_host:  # the figures are here already: refuse at once, before the update
+            self._refuse_unless(np.isfinite(loss), f"the loss is {float(loss)}")
+            grad_norm = math.sqrt(float(grad_sq.astype(np.float64).sum()))
+            self._refuse_unless(math.isfinite(grad_norm), f"the gradient norm is {grad_norm}")
+        norm = grad_norm if self._on_host else xp.sqrt(grad_sq.astype(xp.float64).sum())  # 0-d on a device
+        clip_gradients(g, norm, cfg.clip)
         u = self.optimizer.updates(model.flat, g, lr)  # (P,)
-        update_sq = self._per_tensor(u * u)
-        self._refuse_unless(np.isfinite(update_sq).all(), f"the update is not finite at lr {lr:g}")
-        self.optimizer.commit()  # the step is taken: from here on nothing can refuse it
-        model.flat -= u
+        vector = step_vector(xp, loss, right, counted, grad_sq, model.layout.sums(u * u))  # (3 + 2k,)
+        if self._on_host:
+            self._refuse_unless(np.isfinite(vector).all(), f"the update is not finite at lr {lr:g}")
+            self.optimizer.commit()  # the step is taken: from here on nothing can refuse it
+            model.flat -= u
+        else:  # decided on the device: a refused step, and every step after it, changes nothing
+            ok = xp.isfinite(vector).all() if self._ok is None else self._ok & xp.isfinite(vector).all()
+            self.optimizer.commit(keep=ok)
+            model.flat -= xp.where(ok, u, 0)
+            self._ok = ok
         self.step_count += 1  # at once: parameters, optimizer state and position always agree
-        ratios = np.sqrt(update_sq) / np.maximum(np.sqrt(self._per_tensor(model.flat * model.flat)), 1e-30)
-        right, counted = self._right_and_counted(logits, targets)
-        grad_norms = np.sqrt(grad_sq)
-        self._totals.add(loss, right, counted, grad_norms, ratios)
+        weight_sq = model.layout.sums(model.flat * model.flat)
+        self._pending.add(self.step_count, lr, scale, xp.concatenate([vector, weight_sq.astype(xp.float64)]))
         self.seconds += time.perf_counter() - start
-        names = model.layout.names
-        report = StepReport(
-            step=self.step_count, epoch=(self.step_count - 1) // self.steps_per_epoch + 1,
-            loss=loss, acc=right / counted, lr=lr, grad_norm=grad_norm, lr_scale=scale,
-            grad_norms=dict(zip(names, grad_norms.tolist())), update_ratios=dict(zip(names, ratios.tolist())),
+        ends_epoch = self.step_count % self.steps_per_epoch == 0
+        if not (report or ends_epoch):
+            return None
+        self._settle()
+        last = self._unreturned[-1]
+        if report:
+            self._unreturned.clear()
+        step_report = self._report(last)
+        if ends_epoch:
+            step_report = dataclasses.replace(step_report, epoch_report=self._end_epoch(step_report))
+        return step_report
+
+    def reports(self) -> list[StepReport]:
+        """The StepReports of the steps that step(report=False) did not return, oldest first
+        (at most an epoch of them), in one transfer from the GPU. TrainingDiverged as step()."""
+        self._settle()
+        rows, self._unreturned = list(self._unreturned), deque(maxlen=self.steps_per_epoch)
+        return [self._report(row) for row in rows]
+
+    def _settle(self) -> None:
+        """Fetch the pending steps' figures (one transfer) and add them to the epoch's totals.
+        A refused step among them: set the trainer back to the step before it, and raise."""
+        rows = self._pending.fetch(self.xp)
+        for i, row in enumerate(rows):
+            what = row.problem()
+            if what is not None:
+                refused = len(rows) - i  # this step and those after it, taken under a false flag
+                self.step_count -= refused
+                self.optimizer.t -= refused
+                self._ok = None
+                self._refuse_unless(False, what)
+            self._totals.add(row.loss, row.right, row.counted, row.grad_norms, row.update_ratios)
+            self._unreturned.append(row)
+        self._ok = None
+
+    def _report(self, row: Row) -> StepReport:
+        names = self.model.layout.names
+        return StepReport(
+            step=row.step, epoch=(row.step - 1) // self.steps_per_epoch + 1, loss=row.loss,
+            acc=row.right / max(row.counted, 1), lr=row.lr, grad_norm=row.grad_norm, lr_scale=row.lr_scale,
+            grad_norms=dict(zip(names, row.grad_norms.tolist())),
+            update_ratios=dict(zip(names, row.update_ratios.tolist())),
         )  # fmt: skip
-        if self.step_count % self.steps_per_epoch == 0:
-            report = dataclasses.replace(report, epoch_report=self._end_epoch(report))
-        return report
 
     def _refuse_unless(self, finite: bool, what: str) -> None:
         """Raise TrainingDiverged for the step about to be taken, before any update."""
@@ -221,22 +288,16 @@ class Trainer:
             )
 
     def run_epoch(self) -> EpochReport:
-        """Steps until the current epoch ends; its report."""
+        """Steps until the current epoch ends; its report (one transfer from a GPU, at the end)."""
         while True:
-            report = self.step()
-            if report.epoch_report is not None:
+            report = self.step(report=False)
+            if report is not None and report.epoch_report is not None:
                 return report.epoch_report
-
-    def _right_and_counted(self, logits, targets) -> tuple[int, int]:
-        return right_and_counted(self.xp, logits, targets)
-
-    def _per_tensor(self, flat) -> np.ndarray:
-        """float64 (tensors,) sums of a flat array over each tensor's entries, on the host."""
-        return to_numpy(self.model.layout.sums(flat)).astype(np.float64)
 
     def _end_epoch(self, last: StepReport) -> EpochReport:
         t, names = self._totals, list(self.model.params)
         self._totals = EpochTotals()
+        self.model.release_workspace()  # the training pass's arrays are not held through evaluation
         val_loss, val_acc = self.evaluate(self.task.val_tokens, self.task.val_targets)
         new_best, best = self.best.update(self.epoch, self.step_count, val_loss), self.best
         patience = self.train_cfg.patience
@@ -269,7 +330,9 @@ class Trainer:
 
     # ------------------------------------------------------------------------ checkpoints
     def position(self) -> dict:
-        """Where training stands, as plain JSON-able data (saved in checkpoints)."""
+        """Where training stands, as plain JSON-able data (saved in checkpoints). Fetches the
+        pending steps' figures first (TrainingDiverged if one of them was refused)."""
+        self._settle()
         return {
             "step": self.step_count,
             "epoch": self.epoch,
@@ -297,3 +360,6 @@ class Trainer:
         self.optimizer.load_state_arrays(t, optimizer_state or {}, self.xp, self.model.cfg.dtype)  # checks it first
         self.step_count, self.seconds, self._totals = step, seconds, totals
         self._lr_scale, self.best = lr_scale, best
+        self._pending.clear()
+        self._unreturned.clear()
+        self._ok = None

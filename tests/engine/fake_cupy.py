@@ -6,13 +6,26 @@ them with host (NumPy) arrays in one operation and to turn into NumPy arrays sil
 any place where the engine would compute with a host array on the GPU, or hand a device
 array to NumPy, fails here too. What it cannot check is CuPy's own API and speed:
 tests/engine/test_gpu.py does that on a real GPU.
+
+It also counts, in COUNTS, what costs time on a real GPU:
+    to_host     device -> host transfers: .get(), float(), int(), bool(), .item(), .tolist()
+                of a device array; each waits for every kernel queued before it
+    to_device   host -> device copies: asarray() of a host array
+    launches    kernels: each ufunc call or reduction, each array function (einsum, where,
+                concatenate...), each gather or scatter by an index array, each assignment
+                into a device array, each fused function (fuse())
+Like CuPy, a reduction over every axis gives a 0-d device array, not a host scalar, so a
+float() of it counts as the transfer it is.
 """
 
 from __future__ import annotations
 
 import types
+from collections import Counter
 
 import numpy as np
+
+COUNTS: Counter = Counter()  # "to_host", "to_device", "launches"; tests clear() it
 
 
 class HostDeviceMix(TypeError):
@@ -25,7 +38,18 @@ def _host(x):
 
 
 def _device(x):
-    return x.view(ndarray) if type(x) is np.ndarray else x
+    """A device array of x: a view for a NumPy array, a 0-d array for a NumPy scalar."""
+    if type(x) is np.ndarray:
+        return x.view(ndarray)
+    if isinstance(x, np.generic):
+        return np.asarray(x).view(ndarray)
+    return x
+
+
+def _fancy(index) -> bool:
+    """Whether an index gathers by arrays (a kernel) rather than slicing (a view)."""
+    parts = index if isinstance(index, tuple) else (index,)
+    return any(isinstance(p, (np.ndarray, list)) for p in parts)
 
 
 def _check(values) -> None:
@@ -41,9 +65,37 @@ class ndarray(np.ndarray):  # noqa: N801 - the name CuPy uses
 
     def get(self) -> np.ndarray:
         """Device -> host, as cupy.ndarray.get()."""
+        COUNTS["to_host"] += 1
         return np.array(self.view(np.ndarray))
 
+    def _scalar(self):
+        """A 0-d or 1-element array's value on the host: one transfer."""
+        COUNTS["to_host"] += 1
+        return self.view(np.ndarray).reshape(-1)[0]
+
+    def __float__(self) -> float:
+        return float(self._scalar())
+
+    def __int__(self) -> int:
+        return int(self._scalar())
+
+    def __index__(self) -> int:
+        return int(self._scalar())
+
+    def __bool__(self) -> bool:
+        if self.size != 1:
+            raise ValueError("the truth value of an array with more than one element is ambiguous")
+        return bool(self._scalar())
+
+    def item(self, *args):
+        return self._scalar().item()
+
+    def tolist(self):
+        COUNTS["to_host"] += 1
+        return self.view(np.ndarray).tolist()
+
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        COUNTS["launches"] += 1
         _check(inputs)
         _check(kwargs.get("out", ()))
         inputs = tuple(_host(x) for x in inputs)
@@ -52,9 +104,10 @@ class ndarray(np.ndarray):  # noqa: N801 - the name CuPy uses
         result = getattr(ufunc, method)(*inputs, **kwargs)
         if isinstance(result, tuple):
             return tuple(_device(r) for r in result)
-        return _device(result) if isinstance(result, np.ndarray) else result
+        return _device(result)
 
     def __array_function__(self, func, types_, args, kwargs):
+        COUNTS["launches"] += 1
         _check(args)
         _check(list(kwargs.values()))
         result = func(*_unwrap(args), **{k: _unwrap(v) for k, v in kwargs.items()})
@@ -65,11 +118,14 @@ class ndarray(np.ndarray):  # noqa: N801 - the name CuPy uses
 
     def __getitem__(self, index):
         _check(index if isinstance(index, tuple) else (index,))
-        return _device(np.ndarray.__getitem__(self.view(np.ndarray), _unwrap(index)))
+        index = _unwrap(index)
+        COUNTS["launches"] += _fancy(index)
+        return _device(np.ndarray.__getitem__(self.view(np.ndarray), index))
 
     def __setitem__(self, index, value):
         _check(index if isinstance(index, tuple) else (index,))
         _check((value,))
+        COUNTS["launches"] += 1
         np.ndarray.__setitem__(self.view(np.ndarray), _unwrap(index), _unwrap(value))
 
 
@@ -82,7 +138,7 @@ def _unwrap(x):
 
 
 def _wrap(x):
-    if isinstance(x, np.ndarray):
+    if isinstance(x, (np.ndarray, np.generic)):
         return _device(x)
     if isinstance(x, (tuple, list)):
         return type(x)(_wrap(v) for v in x)
@@ -93,6 +149,7 @@ def _passthrough(name: str):
     func = getattr(np, name)
 
     def call(*args, **kwargs):
+        COUNTS["launches"] += name not in ("empty", "empty_like")  # allocating runs no kernel
         _check(args)
         return _wrap(func(*_unwrap(args), **{k: _unwrap(v) for k, v in kwargs.items()}))
 
@@ -102,7 +159,24 @@ def _passthrough(name: str):
 
 def asarray(a, dtype=None):
     """Host -> device (or device -> device)."""
+    if not isinstance(a, ndarray):
+        COUNTS["to_device"] += 1
     return _device(np.array(_host(a), dtype=dtype, copy=True))
+
+
+def fuse(kernel_name: str | None = None):
+    """cupy.fuse: the function's operations run as one kernel, so they count as one launch."""
+
+    def decorate(func):
+        def kernel(*args):
+            before = COUNTS["launches"]
+            result = func(*args)
+            COUNTS["launches"] = before + 1
+            return result
+
+        return kernel
+
+    return decorate
 
 
 def make_modules(device_count: int = 1, broken: bool = False):
@@ -113,11 +187,14 @@ def make_modules(device_count: int = 1, broken: bool = False):
     cupy.asarray = asarray
     passthrough = (
         "empty", "empty_like", "zeros", "ones", "zeros_like", "multiply", "concatenate", "stack", "exp", "log",
-        "sqrt", "tanh", "maximum", "where", "triu", "arange", "einsum", "matmul", "bincount", "argsort",
+        "sqrt", "tanh", "maximum", "where", "triu", "arange", "einsum", "matmul", "bincount", "argsort", "isfinite",
     )  # fmt: skip
     for name in passthrough:
         setattr(cupy, name, _passthrough(name))
+    for name in ("add", "subtract", "divide"):
+        setattr(cupy, name, _passthrough(name))
     cupy.inf, cupy.float32, cupy.float64 = np.inf, np.float32, np.float64
+    cupy.fuse = fuse
 
     def device_count_query():
         if broken:
@@ -133,6 +210,7 @@ def make_modules(device_count: int = 1, broken: bool = False):
 
     def scatter_add(out, index, rows):
         _check((out, index, rows))
+        COUNTS["launches"] += 1
         np.add.at(_host(out), _host(index), _host(rows))
 
     cupyx.scatter_add = scatter_add

@@ -170,9 +170,9 @@ def test_a_run_with_dropout_0_passes_no_mask_source():
     trainer = Trainer(ModelConfig(seq_len=5), TrainConfig(task="reverse", samples=16, val_samples=8, batch_size=4))
     real, seen = trainer.model.forward_backward, []
 
-    def spy(tokens, targets, dropout=None):
+    def spy(tokens, targets, dropout=None, grad_out=None):
         seen.append(dropout)
-        return real(tokens, targets, dropout)
+        return real(tokens, targets, dropout, grad_out)
 
     trainer.model.forward_backward = spy
     trainer.step()

@@ -26,9 +26,9 @@ def capture(monkeypatch) -> list:
     """(epoch, val_loss, parameters) at each epoch's end, as the run goes."""
     real, seen = Trainer.step, []
 
-    def step(self):
-        report = real(self)
-        if report.epoch_report is not None:
+    def step(self, report=True):
+        report = real(self, report)
+        if report is not None and report.epoch_report is not None:
             seen.append((report.epoch_report.epoch, report.epoch_report.val_loss, self.model.params_numpy()))
         return report
 

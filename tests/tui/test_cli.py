@@ -27,11 +27,11 @@ def fail_at_step(monkeypatch, call: int, error: type[BaseException]) -> None:
 
     real_step, calls = Trainer.step, []
 
-    def step(self):
+    def step(self, report=True):
         calls.append(1)
         if len(calls) == call:
             raise error
-        return real_step(self)
+        return real_step(self, report)
 
     monkeypatch.setattr(Trainer, "step", step)
 

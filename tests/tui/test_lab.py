@@ -378,7 +378,7 @@ async def test_an_exception_in_the_worker_is_shown_not_raised(monkeypatch):
     app = make_lab()
     async with app.run_test(size=SIZE) as pilot:
 
-        def boom():
+        def boom(report=True):
             raise RuntimeError("boom")
 
         monkeypatch.setattr(app.trainer, "step", boom)
@@ -555,9 +555,9 @@ async def test_the_panels_show_the_last_step_when_training_stops(monkeypatch):
     async with app.run_test(size=SIZE) as pilot:
         real = app.trainer.step
 
-        def slow():
+        def slow(report=True):
             time.sleep(0.12)
-            return real()
+            return real(report)
 
         monkeypatch.setattr(app.trainer, "step", slow)
         await tap(pilot, "space")
