@@ -1,14 +1,19 @@
 """Trainer: owns the model, the task, the optimizer and the schedule, and takes steps.
 
     report = trainer.step()          one optimizer step on one batch -> StepReport
+    trainer.step(report=False)       the same, bringing nothing back from a GPU (None, or the
+                                     StepReport of a step that ends an epoch)
+    reports = trainer.reports()      the StepReports of those steps, in one transfer
     report = trainer.run_epoch()     steps to the end of the current epoch -> EpochReport
 
 Batches: each epoch visits the training set in a fresh order, drawn from (seed, epoch), so
 a run is a pure function of its configs (bit-identical losses on the same machine) and a
 checkpoint needs no random state to resume exactly; dropout's masks (TrainConfig.dropout,
-training steps only) are drawn from (seed, step) the same way. A step whose loss or gradient is not
-finite raises TrainingDiverged before anything is updated: the parameters stay those of
-the last good step.
+training steps only) are drawn from (seed, step) the same way. A step whose loss, gradient
+or update is not finite raises TrainingDiverged and updates nothing: the parameters stay
+those of the last good step. On the CPU it is refused at once; on a GPU the refusal is
+decided on the device and told at the next report (figures.py), the trainer set back to
+the step before it.
 
 lr_scale multiplies the schedule's rate from the next step on (the lab's - and + keys); at
 each epoch's end the best epoch (engine/training/best.py) takes the validation loss, and the
