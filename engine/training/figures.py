@@ -9,7 +9,7 @@ was computed (k tensors, float64):
 
 and the trainer fetches the vectors of every step since the last fetch in one transfer,
 when a report is due (Pending.fetch). On the CPU the vectors are NumPy arrays already and
-fetching costs nothing.
+fetching costs nothing. EpochTotals sums the fetched figures over an epoch.
 
 A step whose loss, gradient or update is not finite must change nothing. On the host the
 trainer refuses it at once; on a device it applies the step under a flag (ok) computed on
@@ -20,7 +20,8 @@ which figure was not finite, as the host would have said at once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -104,3 +105,35 @@ class Pending:
             rows.append(Row(step, lr, scale, float(v[0]), int(v[1]), int(v[2]), grad_sq, update_sq, weight_sq))
         self.clear()
         return rows
+
+
+@dataclass
+class EpochTotals:
+    """Running sums over the current epoch's steps (saved in checkpoints to resume exactly)."""
+
+    loss: float = 0.0  # sum of loss * counted positions
+    right: int = 0  # positions predicted right
+    counted: int = 0  # positions that count
+    steps: int = 0
+    grad_norms: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (tensors,) summed over steps
+    update_ratios: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def __post_init__(self) -> None:  # from a checkpoint the sums come as JSON lists
+        self.grad_norms = np.asarray(self.grad_norms, dtype=np.float64)
+        self.update_ratios = np.asarray(self.update_ratios, dtype=np.float64)
+
+    def add(self, loss: float, right: int, counted: int, grad_norms: np.ndarray, ratios: np.ndarray) -> None:
+        self.loss += loss * counted
+        self.right += right
+        self.counted += counted
+        self.steps += 1
+        if self.steps == 1:
+            self.grad_norms, self.update_ratios = grad_norms.copy(), ratios.copy()
+        else:
+            self.grad_norms += grad_norms
+            self.update_ratios += ratios
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able data (saved in checkpoints)."""
+        return {**dataclasses.asdict(self), "grad_norms": self.grad_norms.tolist(),
+                "update_ratios": self.update_ratios.tolist()}  # fmt: skip

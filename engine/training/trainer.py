@@ -27,18 +27,18 @@ import dataclasses
 import math
 import time
 from collections import deque
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..analysis.probe import look
 from ..components.dropout import Dropout
-from ..components.loss import IGNORE
+from ..components.embedding import check_tokens
+from ..components.loss import check_targets
 from ..config import ModelConfig, TrainConfig
 from ..model import TransformerEncoder
 from .best import BestEpoch
 from .evaluation import evaluate, right_and_counted
-from .figures import Pending, Row, step_vector
+from .figures import EpochTotals, Pending, Row, step_vector
 from .optim import clip_gradients, learning_rate, make_optimizer
 from .reports import EpochReport, ProbeReport, StepReport
 from .tasks import Task, make_task
@@ -46,38 +46,6 @@ from .tasks import Task, make_task
 LR_SCALE_LIMITS = (2.0**-10, 2.0**10)  # the factor on the schedule's rate: 1/1024 to 1024
 
 DROPOUT_STREAM = 0x64726F70  # "drop": the middle word of the dropout Generators' seeds, apart from shuffling's
-
-
-@dataclass
-class EpochTotals:
-    """Running sums over the current epoch's steps (saved in checkpoints to resume exactly)."""
-
-    loss: float = 0.0  # sum of loss * counted positions
-    right: int = 0  # positions predicted right
-    counted: int = 0  # positions that count
-    steps: int = 0
-    grad_norms: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (tensors,) summed over steps
-    update_ratios: np.ndarray = field(default_factory=lambda: np.zeros(0))
-
-    def __post_init__(self) -> None:  # from a checkpoint the sums come as JSON lists
-        self.grad_norms = np.asarray(self.grad_norms, dtype=np.float64)
-        self.update_ratios = np.asarray(self.update_ratios, dtype=np.float64)
-
-    def add(self, loss: float, right: int, counted: int, grad_norms: np.ndarray, ratios: np.ndarray) -> None:
-        self.loss += loss * counted
-        self.right += right
-        self.counted += counted
-        self.steps += 1
-        if self.steps == 1:
-            self.grad_norms, self.update_ratios = grad_norms.copy(), ratios.copy()
-        else:
-            self.grad_norms += grad_norms
-            self.update_ratios += ratios
-
-    def to_dict(self) -> dict:
-        """Plain JSON-able data (saved in checkpoints)."""
-        return {**dataclasses.asdict(self), "grad_norms": self.grad_norms.tolist(),
-                "update_ratios": self.update_ratios.tolist()}  # fmt: skip
 
 
 class TrainingDiverged(RuntimeError):
@@ -181,11 +149,8 @@ class Trainer:
     def _on_device(self, tokens: np.ndarray, targets: np.ndarray):
         """A task's (tokens, targets) checked once, here on the host, and copied to the device
         once: the steps use them unchecked (a check on the GPU would be a transfer back)."""
-        V = self.model.cfg.vocab_size
-        if tokens.size and (tokens.min() < 0 or tokens.max() >= V):
-            raise ValueError(f"the {self.task.name} task has a token outside the vocabulary 0..{V - 1}")
-        if targets.size and (targets.min() < IGNORE or targets.max() >= V):
-            raise ValueError(f"the {self.task.name} task has a target outside -1..{V - 1}")
+        check_tokens(tokens, self.model.cfg.vocab_size)
+        check_targets(targets, (*tokens.shape, self.model.cfg.vocab_size))
         return self.xp.asarray(tokens), self.xp.asarray(targets)
 
     def dropout(self, step: int) -> Dropout | None:
