@@ -222,29 +222,23 @@ class TransformerEncoder:
     def _block_forward_post(self, x, p: str, head_mask=None, m: BlockMasks = NO_MASKS, ws=None):
         """Post-LN block (the original): x = LN1(x + drop(attn(x))); x = LN2(x + drop(ffn(x)))."""
         cfg, P = self.cfg, self.params
-        a, c_attn = attention.forward(x, self._group(p + "attn.", ATTN), cfg.n_heads, cfg.causal, head_mask, m.attn, ws)
-        a = drop.forward(a, m.attn_out, ws)  # (B, T, C) a new array either way
-        a += x  # the residual, summed into attention's new output
+        attn, ffn = self._group(p + "attn.", ATTN), self._group(p + "ffn.", FFN)
+        # each sublayer's output comes out as drop(sublayer(x)) + x: the residual, summed in its last pass
+        a, c_attn = attention.forward(x, attn, cfg.n_heads, cfg.causal, head_mask, m.attn, ws, m.attn_out, x)
         x, c_ln1 = layernorm.forward(a, P[p + "ln1.gamma"], P[p + "ln1.beta"], ws)
-        f, c_ffn = feedforward.forward(x, self._group(p + "ffn.", FFN), cfg.activation, m.ffn, ws)
-        f = drop.forward(f, m.ffn_out, ws)
-        f += x
+        f, c_ffn = feedforward.forward(x, ffn, cfg.activation, m.ffn, ws, m.ffn_out, x)
         x, c_ln2 = layernorm.forward(f, P[p + "ln2.gamma"], P[p + "ln2.beta"], ws)
         return x, BlockCache(c_attn, c_ln1, c_ffn, c_ln2, x, m)
 
     def _block_forward_pre(self, x, p: str, head_mask=None, m: BlockMasks = NO_MASKS, ws=None):
         """Pre-LN block: x = x + drop(attn(LN1(x))); x = x + drop(ffn(LN2(x)))."""
         cfg, P = self.cfg, self.params
+        attn, ffn = self._group(p + "attn.", ATTN), self._group(p + "ffn.", FFN)
         h, c_ln1 = layernorm.forward(x, P[p + "ln1.gamma"], P[p + "ln1.beta"], ws)
-        a, c_attn = attention.forward(h, self._group(p + "attn.", ATTN), cfg.n_heads, cfg.causal, head_mask, m.attn, ws)
-        a = drop.forward(a, m.attn_out, ws)  # (B, T, C) a new array either way
-        a += x  # the residual, summed into attention's new output
-        x = a
+        # each sublayer's output comes out as x + drop(sublayer(h)): the residual, summed in its last pass
+        x, c_attn = attention.forward(h, attn, cfg.n_heads, cfg.causal, head_mask, m.attn, ws, m.attn_out, x)
         h, c_ln2 = layernorm.forward(x, P[p + "ln2.gamma"], P[p + "ln2.beta"], ws)
-        f, c_ffn = feedforward.forward(h, self._group(p + "ffn.", FFN), cfg.activation, m.ffn, ws)
-        f = drop.forward(f, m.ffn_out, ws)
-        f += x
-        x = f
+        x, c_ffn = feedforward.forward(h, ffn, cfg.activation, m.ffn, ws, m.ffn_out, x)
         return x, BlockCache(c_attn, c_ln1, c_ffn, c_ln2, x, m)
 
     # ---------------------------------------------------------------------------- backward

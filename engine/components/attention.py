@@ -20,7 +20,8 @@ from typing import NamedTuple
 import numpy as np
 
 from ..runtime.backend import array_module
-from . import dropout
+from ..runtime.fused import fused
+from . import dropout, linear
 
 
 class AttentionCache(NamedTuple):
@@ -37,16 +38,40 @@ class AttentionCache(NamedTuple):
 
 
 def causal_mask(xp, T: int, dtype):
-    """(T, T): 0 on and below the diagonal, -inf above it (position t sees 0..t)."""
-    above = xp.triu(xp.ones((T, T), dtype=bool), k=1)
-    return xp.where(above, -xp.inf, 0.0).astype(dtype)
+    """(T, T): 0 on and below the diagonal, -inf above it (position t sees 0..t). Made once for
+    each T, dtype and array module, and kept: read-only."""
+    key = (xp.__name__, T, np.dtype(dtype).str)
+    mask = _CAUSAL_MASKS.get(key)
+    if mask is None or array_module(mask) is not xp:
+        above = xp.triu(xp.ones((T, T), dtype=bool), k=1)
+        mask = _CAUSAL_MASKS[key] = xp.where(above, -xp.inf, 0.0).astype(dtype)
+    return mask
+
+
+_CAUSAL_MASKS: dict = {}
+
+
+@fused
+def exp_shifted(xp):
+    def kernel(scores, row_max):  # scores (..., T) = exp(scores - row_max), in place
+        scores -= row_max
+        xp.exp(scores, out=scores)
+
+    return kernel
+
+
+@fused
+def softmax_gradient(xp):
+    def kernel(dprobs, row_dot, probs):  # dprobs (..., T) becomes probs * (dprobs - row_dot)
+        dprobs -= row_dot
+        dprobs *= probs
+
+    return kernel
 
 
 def softmax(scores):
     """Softmax over the last axis, in place in `scores` (stable: each row shifted by its max)."""
-    xp = array_module(scores)
-    scores -= scores.max(axis=-1, keepdims=True)
-    xp.exp(scores, out=scores)
+    exp_shifted[array_module(scores)](scores, scores.max(axis=-1, keepdims=True))
     scores /= scores.sum(axis=-1, keepdims=True)
     return scores
 
@@ -54,12 +79,12 @@ def softmax(scores):
 def softmax_backward(dprobs, probs):
     """dscores = probs * (dprobs - rowsum(dprobs * probs)), computed in dprobs' memory."""
     xp = array_module(dprobs)
-    dprobs -= xp.einsum("...ij,...ij->...i", dprobs, probs)[..., None]  # one pass, no (T, T) temporary
-    dprobs *= probs
+    softmax_gradient[xp](dprobs, xp.einsum("...ij,...ij->...i", dprobs, probs)[..., None], probs)  # no (T, T) temporary
     return dprobs
 
 
-def forward(x, p: dict, n_heads: int, causal: bool, head_mask=None, drop=None, ws=None):
+def forward(x, p: dict, n_heads: int, causal: bool, head_mask=None, drop=None, ws=None, out_mask=None,
+            residual=None):  # fmt: skip
     """x (B, T, C) -> y (B, T, C), cache.
 
     drop (B, H, T, T), if given: a dropout mask on the attention weights, after the softmax
@@ -68,6 +93,10 @@ def forward(x, p: dict, n_heads: int, causal: bool, head_mask=None, drop=None, w
     head_mask (B, H), if given: each head's output multiplied by it before the output
     projection, sequence by sequence; 0 knocks the head out, as if it were not there (the
     lab's analysis of what each head does; never used in training: backward ignores it).
+
+    out_mask and residual (B, T, C), if given: y = y * out_mask + residual, in the same pass as
+    the output projection's bias (linear.forward): the dropout and the residual that follow the
+    attention in a block.
 
     ws: the training pass's Workspace, or None (components/__init__.py)."""
     xp = array_module(x)
@@ -91,10 +120,9 @@ def forward(x, p: dict, n_heads: int, causal: bool, head_mask=None, drop=None, w
     if head_mask is not None:
         heads *= head_mask[:, None, :, None]  # (B, 1, H, 1): wo never sees a knocked-out head
     heads2d = heads.reshape(B * T, C)  # (B*T, C) heads side by side
-    y = xp.matmul(heads2d, p["wo"], out=ws and ws.empty((B * T, C), x.dtype))  # (B*T, C) heads @ wo
-    y += p["bo"]
+    y, _ = linear.forward(heads.reshape(B, T, C), p["wo"], p["bo"], ws, out_mask, residual)  # (B, T, C) heads @ wo + bo
     cache = AttentionCache(x2d, wqkv, q, k, v, probs, heads2d, p["wo"], drop, ws)
-    return y.reshape(B, T, C), cache
+    return y, cache
 
 
 def by_position(ws, B: int, H: int, T: int, D: int, dtype):

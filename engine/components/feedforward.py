@@ -23,13 +23,15 @@ class FeedForwardCache(NamedTuple):
     ws: object = None  # the Workspace backward takes its arrays from; None: fresh ones
 
 
-def forward(x, p: dict, activation: str, drop=None, ws=None):
+def forward(x, p: dict, activation: str, drop=None, ws=None, out_mask=None, residual=None):
     """x (B, T, C) -> y (B, T, C), cache. drop (B, T, F), if given: a dropout mask after the
-    activation. ws: the training pass's Workspace, or None (components/__init__.py)."""
+    activation. out_mask and residual (B, T, C), if given: y = y * out_mask + residual, the
+    dropout and the residual that follow in a block, in the same pass as the bias b2.
+    ws: the training pass's Workspace, or None (components/__init__.py)."""
     h, up = linear.forward(x, p["w1"], p["b1"], ws)  # (B, T, F)
     a, act = activations.FORWARD[activation](h, ws)  # (B, T, F)
     a = dropout.forward(a, drop, ws)  # (B, T, F) a itself when dropout is off
-    y, down = linear.forward(a, p["w2"], p["b2"], ws)  # (B, T, C)
+    y, down = linear.forward(a, p["w2"], p["b2"], ws, out_mask, residual)  # (B, T, C)
     return y, FeedForwardCache(up, act, down, activation, drop, ws)
 
 

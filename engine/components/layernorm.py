@@ -3,6 +3,9 @@
 Legend: B batch, T sequence, C d_model. Biased variance (divide by C), eps = 1e-5.
 The backward pass follows llm.c's doc/layernorm: with xhat = (x - mean) * rstd and
 g = dy * gamma,  dx = rstd * (g - mean(g) - xhat * mean(g * xhat)).
+
+Each pass is its row sums (reductions) and the element-wise passes between them, each of those
+one fused kernel on a GPU (runtime/fused.py): forward 5 kernels, backward 6.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..runtime.backend import array_module
+from ..runtime.fused import fused
 
 EPS = 1e-5
 
@@ -23,18 +27,57 @@ class LayerNormCache(NamedTuple):
     ws: object = None  # the Workspace backward takes its arrays from; None: fresh ones
 
 
+@fused
+def centre(xp):
+    def kernel(x, total, inv_c, xhat):  # x (B, T, C), total (B, T, 1) row sums -> xhat = x - mean
+        xp.subtract(x, total * inv_c, out=xhat)
+
+    return kernel
+
+
+@fused
+def inverse_std(xp):
+    def kernel(square_sum, inv_c, rstd):  # square_sum (B, T, 1) -> rstd = 1 / sqrt(var + eps)
+        xp.multiply(square_sum, inv_c, out=rstd)  # biased variance
+        rstd += EPS
+        xp.sqrt(rstd, out=rstd)
+        xp.divide(1.0, rstd, out=rstd)
+
+    return kernel
+
+
+@fused
+def scale_shift(xp):
+    def kernel(xhat, rstd, gamma, beta, y):  # xhat (B, T, C) centred, normalised in place; y = xhat * gamma + beta
+        xhat *= rstd
+        xp.multiply(xhat, gamma, out=y)
+        y += beta
+
+    return kernel
+
+
+@fused
+def input_gradient(xp):
+    def kernel(g, xhat, g_sum, gx_sum, rstd, inv_c, scratch):  # g (B, T, C) = dy * gamma becomes dx
+        g -= g_sum * inv_c  # g - mean(g)
+        g -= xp.multiply(xhat, gx_sum * inv_c, out=scratch)  # - xhat * mean(g * xhat)
+        g *= rstd
+
+    return kernel
+
+
 def forward(x, gamma, beta, ws=None):
     """x (B, T, C), gamma (C,), beta (C,) -> y (B, T, C), cache. ws: the training pass's
     Workspace, or None (components/__init__.py)."""
     xp = array_module(x)
     inv_c = 1.0 / x.shape[-1]  # means as sum * (1/C): NumPy's mean() costs more on small arrays
-    mean = x.sum(axis=-1, keepdims=True) * inv_c  # (B, T, 1)
-    xhat = np.subtract(x, mean, out=ws and ws.empty(x.shape, x.dtype))  # (B, T, C) centred (normalised two lines down)
-    var = xp.einsum("...c,...c->...", xhat, xhat)[..., None] * inv_c  # (B, T, 1) biased variance
-    rstd = 1.0 / xp.sqrt(var + EPS)  # (B, T, 1)
-    xhat *= rstd  # (B, T, C)
-    y = np.multiply(xhat, gamma, out=ws and ws.empty(x.shape, x.dtype))  # (B, T, C) xhat * gamma
-    y += beta
+    xhat = (ws or xp).empty(x.shape, x.dtype)  # (B, T, C) centred here, normalised in scale_shift
+    centre[xp](x, x.sum(axis=-1, keepdims=True), inv_c, xhat)
+    square_sum = xp.einsum("...c,...c->...", xhat, xhat)[..., None]  # (B, T, 1)
+    rstd = xp.empty(square_sum.shape, x.dtype)  # (B, T, 1)
+    inverse_std[xp](square_sum, inv_c, rstd)
+    y = (ws or xp).empty(x.shape, x.dtype)  # (B, T, C)
+    scale_shift[xp](xhat, rstd, gamma, beta, y)
     return y, LayerNormCache(xhat, rstd, gamma, ws)
 
 
@@ -47,9 +90,7 @@ def backward(dy, cache: LayerNormCache):
     dbeta = dy2d.sum(axis=0)  # (C,)
     dgamma = xp.einsum("nc,nc->c", dy2d, xhat2d)  # (C,)
     dx = np.multiply(dy, gamma, out=ws and ws.empty(dy.shape, dy.dtype))  # (B, T, C) g = dy * gamma, becoming dx
-    inv_c = 1.0 / C
-    mean_g_xhat = xp.einsum("...c,...c->...", dx, xhat)[..., None] * inv_c  # (B, T, 1) mean(g * xhat)
-    dx -= dx.sum(axis=-1, keepdims=True) * inv_c  # g - mean(g)
-    dx -= np.multiply(xhat, mean_g_xhat, out=ws and ws.empty(dy.shape, dy.dtype))  # - xhat * mean(g * xhat)
-    dx *= rstd
+    gx_sum = xp.einsum("...c,...c->...", dx, xhat)[..., None]  # (B, T, 1) sum(g * xhat)
+    g_sum = dx.sum(axis=-1, keepdims=True)  # (B, T, 1)
+    input_gradient[xp](dx, xhat, g_sum, gx_sum, rstd, 1.0 / C, ws and ws.empty(dy.shape, dy.dtype))
     return dx, {"gamma": dgamma, "beta": dbeta}

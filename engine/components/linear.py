@@ -2,6 +2,10 @@
 
 Legend: N = number of positions (B*T), I = input width, O = output width.
 ws: the training pass's Workspace, or None (components/__init__.py).
+
+Where a block's output projection meets the residual stream, forward also takes the dropout
+mask and the residual that follow it, y = (x @ w + b) * mask + residual, and applies the bias,
+the mask and the sum in one fused pass (runtime/fused.py): one kernel on a GPU, not three.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from ..runtime.backend import array_module
+from ..runtime.fused import fused
 
 
 class LinearCache(NamedTuple):
@@ -17,13 +22,30 @@ class LinearCache(NamedTuple):
     ws: object = None  # the Workspace backward takes its arrays from; None: fresh ones
 
 
-def forward(x, w, b, ws=None):
-    """x (..., I), w (I, O), b (O,) -> y (..., O), cache."""
+@fused
+def bias_mask_residual(xp):
+    def kernel(y, b, mask, residual):  # y (..., O) = (y + b) * mask + residual, in place; mask, residual: None for none
+        y += b
+        if mask is not None:
+            y *= mask
+        if residual is not None:
+            y += residual
+
+    return kernel
+
+
+def forward(x, w, b, ws=None, mask=None, residual=None):
+    """x (..., I), w (I, O), b (O,) -> y (..., O), cache. mask and residual (..., O), if given:
+    y = (x @ w + b) * mask + residual (the dropout and the residual after a block's output)."""
     xp = array_module(x)
     x2d = x.reshape(-1, x.shape[-1])  # (N, I)
     y = xp.matmul(x2d, w, out=ws and ws.empty((x2d.shape[0], w.shape[1]), x.dtype))  # (N, O) x @ w
-    y += b
-    return y.reshape(*x.shape[:-1], w.shape[1]), LinearCache(x2d, w, ws)
+    y = y.reshape(*x.shape[:-1], w.shape[1])  # (..., O)
+    if mask is None and residual is None:
+        y += b
+    else:
+        bias_mask_residual[xp](y, b, mask, residual)
+    return y, LinearCache(x2d, w, ws)
 
 
 def backward(dy, cache: LinearCache):

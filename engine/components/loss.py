@@ -15,9 +15,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import numpy as np
-
 from ..runtime.backend import array_module
+from ..runtime.fused import fused
 
 IGNORE = -1
 
@@ -65,30 +64,80 @@ def mean_loss(logits, targets, ws=None):
     V = logits.shape[-1]
     z = logits.reshape(-1, V)  # (N, V)
     t = targets.reshape(-1)  # (N,)
-    counted = t != IGNORE  # (N,)
+    counted, safe = xp.empty(t.shape, bool), xp.empty_like(t)  # (N,)
+    split_targets[xp](t, counted, safe)
     n = counted.sum()  # 0-d
-    t = xp.where(counted, t, 0)  # (N,) safe to index with
-    zmax = z.max(axis=-1, keepdims=True)  # (N, 1)
-    shifted = np.subtract(z, zmax, out=ws and ws.empty(z.shape, z.dtype))  # (N, V), row max is 0
-    exp = xp.exp(shifted, out=ws and ws.empty(z.shape, z.dtype))  # (N, V), in (0, 1]
+    shifted, exp = (ws or xp).empty(z.shape, z.dtype), (ws or xp).empty(z.shape, z.dtype)  # (N, V)
+    shift_and_exp[xp](z, z.max(axis=-1, keepdims=True), shifted, exp)  # row max of shifted is 0, exp in (0, 1]
     sumexp = exp.sum(axis=-1, keepdims=True)  # (N, 1), >= 1
-    logp_target = shifted[xp.arange(t.shape[0]), t] - xp.log(sumexp[:, 0])  # (N,)
-    loss = -(logp_target * counted).sum() / xp.maximum(n, 1)  # 0-d; the int count makes it float64
+    nll = target_nll[xp](shifted[xp.arange(safe.shape[0]), safe], sumexp[:, 0], counted)  # (N,) 0 where ignored
+    loss = mean_of_counted[xp](nll.sum(), n)  # 0-d; the int count makes it float64
     probs = exp  # (N, V), normalised in place:
     probs /= sumexp
-    return loss, CrossEntropyCache(probs, t, counted, n, logits.shape, ws)
+    return loss, CrossEntropyCache(probs, safe, counted, n, logits.shape, ws)
 
 
 def backward(dloss, cache: CrossEntropyCache):
     """dloss (scalar, 1.0 for the loss itself) -> dlogits (B, T, V)."""
     xp = array_module(cache.probs)
-    if cache.ws is None:
-        dz = cache.probs.copy()  # (N, V)
-    else:
-        dz = cache.ws.empty(cache.probs.shape, cache.probs.dtype)  # (N, V)
-        dz[...] = cache.probs
-    dz[xp.arange(dz.shape[0]), cache.targets] -= 1.0
-    weight = cache.counted.astype(dz.dtype)  # (N,) 1 where the target counts, else 0
-    weight *= (dloss / xp.maximum(cache.n, 1)).astype(dz.dtype)  # 0-d, cast: a float64 would widen dz
-    dz *= weight[:, None]
+    N, V = cache.probs.shape
+    weight = xp.empty((N, 1), cache.probs.dtype)  # (N, 1) dloss / n where the target counts, else 0
+    position_weight[xp](cache.counted[:, None], dloss, cache.n, weight)
+    dz = (cache.ws or xp).empty((N, V), cache.probs.dtype)  # (N, V)
+    onehot = cache.ws and cache.ws.empty((N, V), dz.dtype)  # scratch
+    softmax_nll_gradient[xp](cache.probs, xp.arange(V), cache.targets[:, None], weight, dz, onehot)
     return dz.reshape(cache.shape)
+
+
+# the element-wise passes between the reductions: one fused kernel each on a GPU (runtime/fused.py)
+
+
+@fused
+def split_targets(xp):
+    def kernel(t, counted, safe):  # t (N,) -> counted = [t != -1], safe = t where counted, else 0
+        xp.not_equal(t, IGNORE, out=counted)
+        xp.multiply(t, counted, out=safe)  # an index that is safe to gather with
+
+    return kernel
+
+
+@fused
+def shift_and_exp(xp):
+    def kernel(z, row_max, shifted, exp):  # z (N, V), row_max (N, 1) -> shifted = z - row_max, exp(shifted)
+        xp.subtract(z, row_max, out=shifted)
+        xp.exp(shifted, out=exp)
+
+    return kernel
+
+
+@fused
+def target_nll(xp):
+    def kernel(shifted_target, sumexp, counted):  # (N,) each -> -log p[y] where counted, else 0
+        return (xp.log(sumexp) - shifted_target) * counted
+
+    return kernel
+
+
+@fused
+def mean_of_counted(xp):
+    def kernel(total, n):  # 0-d each -> total / max(n, 1)
+        return total / xp.maximum(n, 1)
+
+    return kernel
+
+
+@fused
+def position_weight(xp):
+    def kernel(counted, dloss, n, weight):  # counted (N, 1) -> weight (N, 1) = [counted] dloss / max(n, 1)
+        xp.multiply(counted, dloss / xp.maximum(n, 1), out=weight)  # cast once, to weight's dtype
+
+    return kernel
+
+
+@fused
+def softmax_nll_gradient(xp):
+    def kernel(probs, columns, targets, weight, dz, onehot):  # dz (N, V) = (probs - onehot(targets)) * weight
+        xp.subtract(probs, xp.equal(columns, targets, out=onehot), out=dz)  # onehot: scratch, 1.0 / 0.0
+        dz *= weight
+
+    return kernel

@@ -33,8 +33,9 @@ HEAD = 3  # loss, right, counted: the vector's first entries, before the per-ten
 def step_vector(xp, loss, right, counted, grad_sq, update_sq):
     """The figures known before the update is applied, as one float64 vector (3 + 2k,) on
     the device: loss, right, counted (0-d each), grad_sq and update_sq (k,)."""
-    head = xp.stack([xp.asarray(loss, dtype=xp.float64), right, counted]).astype(xp.float64)  # (3,)
-    return xp.concatenate([head, grad_sq.astype(xp.float64), update_sq.astype(xp.float64)])
+    f64 = xp.float64  # astype(copy=False): no copy of what is float64 already (CuPy's sums are)
+    head = xp.stack([xp.asarray(loss, dtype=f64), right, counted]).astype(f64, copy=False)  # (3,)
+    return xp.concatenate([head, grad_sq.astype(f64, copy=False), update_sq.astype(f64, copy=False)])
 
 
 @dataclass(frozen=True)

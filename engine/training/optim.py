@@ -67,7 +67,7 @@ class Optimizer:
         for kind, new in self._next.items():
             if kind in self.state:
                 if keep is not None:
-                    new[...] = array_module(new).where(keep, new, self.state[kind])
+                    keep_if[array_module(new)](new, self.state[kind], keep)
                 self._spare[kind] = self.state[kind]
             self.state[kind] = new
         self._next = {}
@@ -122,7 +122,7 @@ class Momentum(Optimizer):
     def update(self, p, g, lr, t):
         v, v_next = self._advance("velocity", p)
         u = array_module(p).empty_like(p)
-        momentum_step(v, g, v_next, u, self.momentum, lr)  # one fused kernel on a GPU
+        momentum_step[array_module(p)](v, g, v_next, u, self.momentum, lr)  # one fused kernel on a GPU
         return u
 
 
@@ -141,8 +141,8 @@ class Adam(Optimizer):
         u = array_module(p).empty_like(p)
         m_hat_scale = 1.0 / (1.0 - self.beta1**t)  # Python floats keep float32 float32
         s_hat_scale = 1.0 / (1.0 - self.beta2**t)
-        b1, b2 = self.beta1, self.beta2
-        adam_step(m_prev, s_prev, g, m, s, u, b1, 1.0 - b1, b2, 1.0 - b2, lr * m_hat_scale, s_hat_scale, self.eps)
+        b1, b2, xp = self.beta1, self.beta2, array_module(p)
+        adam_step[xp](m_prev, s_prev, g, m, s, u, b1, 1.0 - b1, b2, 1.0 - b2, lr * m_hat_scale, s_hat_scale, self.eps)
         return u
 
 
@@ -161,7 +161,7 @@ class AdamW(Adam):
         u = super().update(p, g, lr, t)
         if self._mask_layout is not self.layout:  # made on the first step, and again for another layout
             self._mask, self._mask_layout = self.layout.matrix_mask(p.dtype, array_module(p)), self.layout
-        decoupled_decay(u, self._mask, p, lr * self.weight_decay)
+        decoupled_decay[array_module(p)](u, self._mask, p, lr * self.weight_decay)
         return u
 
 
@@ -195,6 +195,22 @@ def adam_step(xp):
 def decoupled_decay(xp):
     def kernel(u, mask, p, lr_wd):
         xp.add(u, lr_wd * (mask * p), out=u)  # AdamW: u += lr wd p, on the decayed entries
+
+    return kernel
+
+
+@fused
+def keep_if(xp):
+    def kernel(new, old, keep):  # new stays new where keep (0-d bool), else becomes old again
+        new[...] = xp.where(keep, new, old)
+
+    return kernel
+
+
+@fused
+def step_if(xp):
+    def kernel(p, u, ok):  # p -= u where ok (0-d bool), else p stays
+        p -= xp.where(ok, u, 0.0)
 
     return kernel
 

@@ -39,7 +39,7 @@ from ..model import TransformerEncoder
 from .best import BestEpoch
 from .evaluation import evaluate, right_and_counted
 from .figures import EpochTotals, Pending, Row, step_vector
-from .optim import clip_gradients, learning_rate, make_optimizer
+from .optim import clip_gradients, learning_rate, make_optimizer, step_if
 from .reports import EpochReport, ProbeReport, StepReport
 from .tasks import Task, make_task
 
@@ -186,8 +186,9 @@ class Trainer:
             self._refuse_unless(np.isfinite(loss), f"the loss is {float(loss)}")
             grad_norm = math.sqrt(float(grad_sq.astype(np.float64).sum()))
             self._refuse_unless(math.isfinite(grad_norm), f"the gradient norm is {grad_norm}")
-        norm = grad_norm if self._on_host else xp.sqrt(grad_sq.astype(xp.float64).sum())  # 0-d on a device
-        clip_gradients(g, norm, cfg.clip)
+        if cfg.clip > 0:
+            norm = grad_norm if self._on_host else xp.sqrt(grad_sq.astype(xp.float64).sum())  # 0-d on a device
+            clip_gradients(g, norm, cfg.clip)
         u = self.optimizer.updates(model.flat, g, lr)  # (P,)
         vector = step_vector(xp, loss, right, counted, grad_sq, model.layout.sums(u * u))  # (3 + 2k,)
         if self._on_host:
@@ -197,11 +198,11 @@ class Trainer:
         else:  # decided on the device: a refused step, and every step after it, changes nothing
             ok = xp.isfinite(vector).all() if self._ok is None else self._ok & xp.isfinite(vector).all()
             self.optimizer.commit(keep=ok)
-            model.flat -= xp.where(ok, u, 0)
+            step_if[xp](model.flat, u, ok)  # flat -= u where ok
             self._ok = ok
         self.step_count += 1  # at once: parameters, optimizer state and position always agree
-        weight_sq = model.layout.sums(model.flat * model.flat)
-        self._pending.add(self.step_count, lr, scale, xp.concatenate([vector, weight_sq.astype(xp.float64)]))
+        weight_sq = model.layout.sums(model.flat * model.flat).astype(xp.float64, copy=False)  # (k,)
+        self._pending.add(self.step_count, lr, scale, xp.concatenate([vector, weight_sq]))
         self.seconds += time.perf_counter() - start
         ends_epoch = self.step_count % self.steps_per_epoch == 0
         if not (report or ends_epoch):

@@ -4,14 +4,19 @@ import sys
 
 import pytest
 
+from engine.runtime import fused
+
 from . import fake_cupy
 
 
 @pytest.fixture
 def fake_gpu(monkeypatch):
     """--device gpu runs on fake_cupy's modules: NumPy arrays of another type, so a test sees
-    every place where a device array would leak to the host or a host array reach the device."""
+    every place where a device array would leak to the host or a host array reach the device.
+    Afterwards, every fused pass the test ran must have been fusable (fused.FELL_BACK empty)."""
     cupy, cupyx = fake_cupy.make_modules()
     monkeypatch.setitem(sys.modules, "cupy", cupy)
     monkeypatch.setitem(sys.modules, "cupyx", cupyx)
-    return cupy
+    fused.FELL_BACK.clear()
+    yield cupy
+    assert not fused.FELL_BACK, f"passes that cupy.fuse would refuse: {fused.FELL_BACK}"

@@ -13,9 +13,15 @@ It also counts, in COUNTS, what costs time on a real GPU:
     to_device   host -> device copies: asarray() of a host array
     launches    kernels: each ufunc call or reduction, each array function (einsum, where,
                 concatenate...), each gather or scatter by an index array, each assignment
-                into a device array, each fused function (fuse())
+                into a device array, each astype (unless copy=False finds the dtype), copy
+                and argmax, each fused function (fuse())
 Like CuPy, a reduction over every axis gives a 0-d device array, not a host scalar, so a
 float() of it counts as the transfer it is.
+
+Inside a fused function it refuses, as cupy.fuse does, what is not element-wise: reductions,
+products of matrices (einsum, matmul), indexing, and array functions other than the
+element-wise ones (NotFusable). engine/runtime/fused.py would then run the function unfused and
+note it in FELL_BACK, which the fake_gpu fixture asserts stays empty.
 """
 
 from __future__ import annotations
@@ -26,6 +32,20 @@ from collections import Counter
 import numpy as np
 
 COUNTS: Counter = Counter()  # "to_host", "to_device", "launches"; tests clear() it
+
+
+ELEMENTWISE = {"add", "subtract", "multiply", "divide", "exp", "log", "sqrt", "tanh", "maximum", "where",
+               "isfinite", "greater", "equal", "not_equal", "negative"}  # fmt: skip
+_fusing = [False]  # True while a fused function is being run
+
+
+class NotFusable(TypeError):
+    """An operation that cupy.fuse cannot compile, met inside a fused function."""
+
+
+def _refuse_in_fusion(what: str) -> None:
+    if _fusing[0]:
+        raise NotFusable(f"cupy.fuse cannot compile {what}: only element-wise operations")
 
 
 class HostDeviceMix(TypeError):
@@ -90,11 +110,28 @@ class ndarray(np.ndarray):  # noqa: N801 - the name CuPy uses
     def item(self, *args):
         return self._scalar().item()
 
+    def astype(self, dtype, order="K", casting="unsafe", subok=True, copy=True):
+        """A kernel, as in CuPy, unless copy=False and the dtype is already dtype (then self)."""
+        if copy or np.dtype(dtype) != self.dtype:
+            COUNTS["launches"] += 1
+        return np.ndarray.astype(self, dtype, order=order, casting=casting, subok=subok, copy=copy)
+
+    def copy(self, order="C"):
+        COUNTS["launches"] += 1
+        return np.ndarray.copy(self, order=order)
+
+    def argmax(self, *args, **kwargs):
+        _refuse_in_fusion("argmax")
+        COUNTS["launches"] += 1
+        return _device(np.ndarray.argmax(self.view(np.ndarray), *args, **kwargs))
+
     def tolist(self):
         COUNTS["to_host"] += 1
         return self.view(np.ndarray).tolist()
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if method != "__call__" or ufunc.signature is not None:
+            _refuse_in_fusion(f"{ufunc.__name__}.{method}")
         COUNTS["launches"] += 1
         _check(inputs)
         _check(kwargs.get("out", ()))
@@ -107,6 +144,8 @@ class ndarray(np.ndarray):  # noqa: N801 - the name CuPy uses
         return _device(result)
 
     def __array_function__(self, func, types_, args, kwargs):
+        if func.__name__ not in ELEMENTWISE:
+            _refuse_in_fusion(func.__name__)
         COUNTS["launches"] += 1
         _check(args)
         _check(list(kwargs.values()))
@@ -117,12 +156,15 @@ class ndarray(np.ndarray):  # noqa: N801 - the name CuPy uses
         raise TypeError("implicit conversion to a NumPy array is not allowed (use .get())")
 
     def __getitem__(self, index):
+        _refuse_in_fusion("indexing")
         _check(index if isinstance(index, tuple) else (index,))
         index = _unwrap(index)
         COUNTS["launches"] += _fancy(index)
         return _device(np.ndarray.__getitem__(self.view(np.ndarray), index))
 
     def __setitem__(self, index, value):
+        if index is not Ellipsis:
+            _refuse_in_fusion("assignment to part of an array")
         _check(index if isinstance(index, tuple) else (index,))
         _check((value,))
         COUNTS["launches"] += 1
@@ -149,6 +191,8 @@ def _passthrough(name: str):
     func = getattr(np, name)
 
     def call(*args, **kwargs):
+        if name not in ELEMENTWISE:
+            _refuse_in_fusion(name)
         COUNTS["launches"] += name not in ("empty", "empty_like")  # allocating runs no kernel
         _check(args)
         return _wrap(func(*_unwrap(args), **{k: _unwrap(v) for k, v in kwargs.items()}))
@@ -170,7 +214,11 @@ def fuse(kernel_name: str | None = None):
     def decorate(func):
         def kernel(*args):
             before = COUNTS["launches"]
-            result = func(*args)
+            _fusing[0] = True
+            try:
+                result = func(*args)
+            finally:
+                _fusing[0] = False
             COUNTS["launches"] = before + 1
             return result
 
@@ -191,7 +239,7 @@ def make_modules(device_count: int = 1, broken: bool = False):
     )  # fmt: skip
     for name in passthrough:
         setattr(cupy, name, _passthrough(name))
-    for name in ("add", "subtract", "divide"):
+    for name in ("add", "subtract", "divide", "greater", "equal", "not_equal", "negative"):
         setattr(cupy, name, _passthrough(name))
     cupy.inf, cupy.float32, cupy.float64 = np.inf, np.float32, np.float64
     cupy.fuse = fuse

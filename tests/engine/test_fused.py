@@ -1,71 +1,80 @@
-"""The fused element-wise passes (engine/runtime/fused.py): on the CPU each is the NumPy of its
-definition, checked here against the formula written out in float64; on the CuPy stand-in
-each call is one kernel launch. tests/engine/test_gpu.py checks the compiled kernels on a GPU."""
+"""The fused element-wise passes (engine/runtime/fused.py).
+
+On the CPU each pass is the NumPy of its definition, checked here against its formula written
+out in float64 (fused_cases.py); on the CuPy stand-in each is one kernel launch, computing
+what NumPy computes, and refusing (as cupy.fuse does) anything that is not element-wise.
+Each component then costs the launches counted below. tests/engine/test_gpu.py runs the
+compiled kernels on a real GPU."""
 
 import numpy as np
 import pytest
 
-from engine.runtime.fused import fused
-from engine.training.optim import adam_step, decoupled_decay, momentum_step
+from engine.components import activations, attention, layernorm, linear, loss
+from engine.runtime import fused
 
 from .fake_cupy import COUNTS
+from .fused_cases import as_float64, cases, run
+
+TOLERANCE = {"float64": dict(rtol=1e-9, atol=1e-10), "float32": dict(rtol=2e-5, atol=1e-6)}
 
 
-def arrays(n: int, k: int, dtype="float32", seed=0):
-    rng = np.random.default_rng(seed)
-    return [rng.standard_normal(n).astype(dtype) for _ in range(k)]
+def labels(dtype="float64"):
+    seen: dict[str, int] = {}
+    out = []
+    for case in cases(dtype):
+        seen[case.name] = seen.get(case.name, 0) + 1
+        out.append(case.name if seen[case.name] == 1 else f"{case.name}-{seen[case.name]}")
+    return out
 
 
-def test_adam_step_is_the_formula():
-    m_prev, s_prev, g = arrays(1000, 3, "float64")
-    s_prev = np.abs(s_prev)
-    m, s, u = np.empty(1000), np.empty(1000), np.empty(1000)
-    b1, b2, lr, t, eps = 0.8, 0.99, 3e-3, 4, 1e-8
-    adam_step(m_prev, s_prev, g, m, s, u, b1, 1 - b1, b2, 1 - b2, lr / (1 - b1**t), 1 / (1 - b2**t), eps)
-    m_ref = b1 * m_prev + (1 - b1) * g
-    s_ref = b2 * s_prev + (1 - b2) * g**2
-    np.testing.assert_allclose(m, m_ref, rtol=1e-15)
-    np.testing.assert_allclose(s, s_ref, rtol=1e-15)
-    np.testing.assert_allclose(u, lr * (m_ref / (1 - b1**t)) / (np.sqrt(s_ref / (1 - b2**t)) + eps), rtol=1e-14)
+CASES = list(zip(labels(), range(len(cases("float64")))))
 
 
-def test_momentum_and_decay_are_the_formulas():
-    v_prev, g, p = arrays(500, 3, "float64", seed=1)
-    v, u = np.empty(500), np.empty(500)
-    momentum_step(v_prev, g, v, u, 0.9, 0.1)
-    np.testing.assert_allclose(v, 0.9 * v_prev + g, rtol=1e-15)
-    np.testing.assert_allclose(u, 0.1 * (0.9 * v_prev + g), rtol=1e-15)
-    mask = (np.arange(500) % 2).astype(np.float64)
-    before = u.copy()
-    decoupled_decay(u, mask, p, 0.01)
-    np.testing.assert_allclose(u, before + 0.01 * mask * p, rtol=1e-15)
+def test_every_fused_pass_has_a_case():
+    assert sorted(fused.ALL) == sorted({case.name for case in cases("float64")})
 
 
-def test_float32_stays_float32():
-    m_prev, s_prev, g = arrays(100, 3)
-    m, s, u = (np.empty(100, np.float32) for _ in range(3))
-    adam_step(m_prev, np.abs(s_prev), g, m, s, u, 0.9, 0.1, 0.999, 0.001, 1e-3, 1.0, 1e-8)
-    assert m.dtype == s.dtype == u.dtype == np.float32 and np.isfinite(u).all()
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("label, i", CASES)
+def test_each_pass_computes_its_formula(label, i, dtype):
+    case = cases(dtype)[i]
+    args, results = run(case)
+    expected = case.expected(*(as_float64(a) for a in case.args))
+    assert len(results) == len(expected)
+    for got, want in zip(results, expected):
+        if np.asarray(want).dtype.kind == "f":
+            kept = "float64" if case.float64_result else dtype
+            assert np.asarray(got).dtype == np.dtype(kept), f"{label}: {dtype} widened or narrowed"
+        np.testing.assert_allclose(np.asarray(got, np.float64), want, **TOLERANCE[dtype], err_msg=label)
 
 
-def test_on_the_device_a_fused_pass_is_one_launch(fake_gpu):
-    m_prev, s_prev, g = (fake_gpu.asarray(a) for a in arrays(100, 3))
-    m, s, u = (fake_gpu.empty(100, dtype=np.float32) for _ in range(3))
+@pytest.mark.parametrize("label, i", [c for c in CASES if cases("float32")[c[1]].scratch])
+def test_a_scratch_of_none_gives_the_same_numbers(label, i):
+    """On a GPU the scratch arguments are None (the kernel keeps them in registers); on the CPU
+    they are arrays of the workspace, or None, when NumPy allocates them."""
+    case = cases("float32")[i]
+    _, given = run(case)
+    _, none = run(case, scratch_none=True)
+    for a, b in zip(given, none):
+        np.testing.assert_array_equal(a, b, err_msg=label)
+
+
+@pytest.mark.parametrize("label, i", CASES)
+def test_on_the_stand_in_each_pass_is_one_launch_with_numpys_numbers(fake_gpu, label, i):
+    case = cases("float32")[i]
+    _, on_host = run(case)
     COUNTS.clear()
-    adam_step(m_prev, s_prev * s_prev, g, m, s, u, 0.9, 0.1, 0.999, 0.001, 1e-3, 1.0, 1e-8)
-    assert COUNTS["launches"] == 1 + 1  # the square of s_prev above, then the fused pass
-    assert isinstance(u, fake_gpu.ndarray)
-    expected = [np.empty(100, np.float32) for _ in range(3)]
-    host = [a.get() for a in (m_prev, s_prev * s_prev, g)]
-    adam_step(*host, *expected, 0.9, 0.1, 0.999, 0.001, 1e-3, 1.0, 1e-8)
-    for device, cpu in zip((m, s, u), expected):
-        np.testing.assert_array_equal(device.get(), cpu)
+    args, on_device = run(case, fake_gpu.asarray)
+    assert COUNTS["launches"] == 1, label
+    for device, host in zip(on_device, on_host):
+        assert isinstance(device, fake_gpu.ndarray)
+        np.testing.assert_array_equal(device.get(), host, err_msg=label)
 
 
-def test_a_definition_runs_on_numpy_unless_a_device_array_is_given(fake_gpu):
+def test_a_definition_is_built_once_for_each_array_module(fake_gpu):
     seen = []
 
-    @fused
+    @fused.fused
     def twice(xp):
         seen.append(xp.__name__)
 
@@ -74,28 +83,79 @@ def test_a_definition_runs_on_numpy_unless_a_device_array_is_given(fake_gpu):
 
         return kernel
 
-    x = np.arange(3.0)
-    out = np.empty(3)
-    twice(x, out)
-    assert seen == ["numpy"] and out.tolist() == [0.0, 2.0, 4.0]
-    dx = fake_gpu.asarray(x)
-    dout = fake_gpu.empty(3)
-    twice(dx, dout)
-    twice(dx, dout)
-    assert seen == ["numpy", "cupy"]  # built once for the device, then reused
-    assert dout.get().tolist() == [0.0, 2.0, 4.0]
+    try:
+        out = np.empty(3)
+        twice[np](np.arange(3.0), out)
+        assert seen == ["numpy"] and out.tolist() == [0.0, 2.0, 4.0]
+        dout = fake_gpu.empty(3)
+        twice[fake_gpu](fake_gpu.asarray(np.arange(3.0)), dout)
+        twice[fake_gpu](fake_gpu.asarray(np.arange(3.0)), dout)
+        assert seen == ["numpy", "cupy", "cupy"]  # compiled and unfused forms, made once
+        assert dout.get().tolist() == [0.0, 2.0, 4.0]
+    finally:
+        del fused.ALL["twice"]
 
 
-@pytest.mark.parametrize("optimizer", ["momentum", "adam", "adamw"])
-def test_an_optimizer_step_on_the_device_is_a_few_launches(fake_gpu, optimizer):
-    from engine.runtime.layout import ParamLayout
-    from engine.training.optim import make_optimizer
+def test_a_pass_that_cannot_be_fused_still_computes_unfused_and_says_why(fake_gpu):
+    @fused.fused
+    def centred(xp):
+        def kernel(x, out):
+            xp.subtract(x, x.mean(), out=out)  # a reduction in the middle: cupy.fuse refuses it
 
-    layout = ParamLayout({"w": (10, 10), "b": (10,)})
-    opt = make_optimizer(optimizer, layout=layout)
-    p, g = (fake_gpu.asarray(a) for a in arrays(layout.size, 2))
-    opt.updates(p, g, 1e-3)
-    opt.commit()
+        return kernel
+
+    try:
+        x = fake_gpu.asarray(np.arange(4.0))
+        out = fake_gpu.empty(4)
+        COUNTS.clear()
+        centred[fake_gpu](x, out)
+        assert out.get().tolist() == [-1.5, -0.5, 0.5, 1.5]
+        assert "cannot compile add.reduce" in fused.FELL_BACK["centred"]
+        COUNTS.clear()
+        centred[fake_gpu](x, out)
+        assert COUNTS["launches"] == 3  # unfused from then on: the mean (a sum, a division), the subtraction
+        with pytest.raises(ValueError):
+            centred[fake_gpu](x, fake_gpu.empty(3))  # an error of the arguments is not hidden
+    finally:
+        del fused.ALL["centred"]
+        fused.FELL_BACK.clear()
+
+
+def launches(call) -> int:
     COUNTS.clear()
-    opt.updates(p, g, 1e-3)
-    assert COUNTS["launches"] == {"momentum": 1, "adam": 1, "adamw": 2}[optimizer]
+    call()
+    return COUNTS["launches"]
+
+
+def test_what_each_component_costs_in_launches(fake_gpu):
+    """Each component's reductions and products are a launch each; the element-wise passes
+    between them, one launch each: the counts benchmarks/README.md gives."""
+    rng = np.random.default_rng(0)
+    B, T, C, F, V = 2, 3, 8, 16, 5
+
+    def device(*shape, dtype="float32"):
+        return fake_gpu.asarray(rng.standard_normal(shape).astype(dtype))
+
+    x, gamma, beta = device(B, T, C), device(C), device(C)
+    y, ln = layernorm.forward(x, gamma, beta)
+    assert launches(lambda: layernorm.forward(x, gamma, beta)) == 5  # row sum, centre, square sum, 1/std, scale
+    dy = device(B, T, C)
+    assert launches(lambda: layernorm.backward(dy, ln)) == 6  # 4 sums (dbeta, dgamma, and two a row), dy * gamma, dx
+    h = device(B, T, F)
+    for forward, backward in zip(activations.FORWARD.values(), activations.BACKWARD.values()):
+        a, cache = forward(h)
+        assert launches(lambda f=forward: f(h)) == 1, forward.__name__
+        assert launches(lambda b=backward, c=cache: b(h, c)) == 1, backward.__name__
+    scores = device(B, 2, T, T)
+    assert launches(lambda: attention.softmax(scores)) == 4  # max, exp(s - max), sum, divide
+    probs = attention.softmax(device(B, 2, T, T))
+    dprobs = device(B, 2, T, T)
+    assert launches(lambda: attention.softmax_backward(dprobs, probs)) == 2  # the row dot, then the pass
+    w, b, mask = device(C, C), device(C), device(B, T, C)
+    assert launches(lambda: linear.forward(x, w, b, None, mask, x)) == 2  # x @ w, then (+ b) * mask + x
+    targets = fake_gpu.asarray(rng.integers(-1, V, (B, T)))
+    logits = device(B, T, V)
+    value, c_loss = loss.mean_loss(logits, targets)
+    # split targets, count, row max, shift and exp, sum, gather (and its index), nll, sum, mean, normalise
+    assert launches(lambda: loss.mean_loss(logits, targets)) == 11
+    assert launches(lambda: loss.backward(1.0, c_loss)) == 3  # the weights, the column numbers, the gradient

@@ -19,6 +19,16 @@ except DeviceError as err:
 pytestmark = pytest.mark.gpu
 
 
+@pytest.fixture(autouse=True)
+def every_pass_fused():
+    """No fused pass may fall back to running unfused (engine/runtime/fused.py) in any test here."""
+    from engine.runtime import fused
+
+    fused.FELL_BACK.clear()
+    yield
+    assert not fused.FELL_BACK, f"cupy.fuse refused: {fused.FELL_BACK}"
+
+
 @pytest.mark.parametrize("dtype, tolerance", [("float64", 1e-10), ("float32", 1e-4)])
 @pytest.mark.parametrize("name", CONFIGS)
 def test_gpu_loss_and_gradients_equal_the_cpu(name, dtype, tolerance):
@@ -44,26 +54,16 @@ def test_a_short_training_run_on_the_gpu_matches_the_cpu():
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_the_fused_kernels_compute_what_their_numpy_definitions_do(dtype):
-    """engine/runtime/fused.py: the same definition compiled by cupy.fuse and run as NumPy."""
+    """engine/runtime/fused.py: every pass compiled by cupy.fuse (none falling back to running
+    unfused), and its numbers those of the same definition run as NumPy."""
     import cupy
 
-    from engine.training.optim import adam_step, decoupled_decay, momentum_step
+    from .fused_cases import cases, run
 
-    rng = np.random.default_rng(0)
-    host = [rng.standard_normal(10_000).astype(dtype) for _ in range(4)]
-    host[1] = np.abs(host[1])
-    passes = {
-        "adam": (adam_step, host[:3], 3, (0.9, 0.1, 0.999, 0.001, 1e-3 / 0.1, 1 / 0.001, 1e-8)),
-        "momentum": (momentum_step, [host[0], host[2]], 2, (0.9, 1e-2)),
-        "decay": (decoupled_decay, [host[0].copy(), host[3], host[2]], 0, (1e-4,)),
-    }
-    for name, (kernel, inputs, n_out, constants) in passes.items():
-        cpu_out = [np.empty_like(host[0]) for _ in range(n_out)]
-        gpu_in = [cupy.asarray(a) for a in inputs]
-        gpu_out = [cupy.empty(host[0].shape, dtype=host[0].dtype) for _ in range(n_out)]
-        kernel(*inputs, *cpu_out, *constants)
-        kernel(*gpu_in, *gpu_out, *constants)
-        results = zip(gpu_out, cpu_out) if n_out else [(gpu_in[0], inputs[0])]
-        for gpu, cpu in results:
-            assert gpu.dtype == cpu.dtype, name
-            np.testing.assert_allclose(cupy.asnumpy(gpu), cpu, rtol=1e-6 if dtype == "float32" else 1e-14, err_msg=name)
+    for case in cases(dtype):
+        _, on_host = run(case)
+        _, on_device = run(case, cupy.asarray, scratch_none=True)  # as the engine calls them on a GPU
+        for gpu, cpu in zip(on_device, on_host):
+            assert gpu.dtype == cpu.dtype, case.name
+            np.testing.assert_allclose(cupy.asnumpy(gpu), cpu, rtol=1e-5 if dtype == "float32" else 1e-12,
+                                       atol=1e-6 if dtype == "float32" else 1e-13, err_msg=case.name)  # fmt: skip
