@@ -30,6 +30,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.dirname(__file__))
 
 from engine import ModelConfig, TransformerEncoder  # noqa: E402
+from engine.runtime import fused  # noqa: E402
 from engine.runtime.backend import get_backend  # noqa: E402
 from engine.training.optim import Adam  # noqa: E402
 from tfnp_tui.malloc import keep_freed_memory  # noqa: E402
@@ -233,6 +234,8 @@ def main() -> None:
             line += f" {1e3 * theirs.step:14.3f} {theirs.step / ours.step:12.2f}x"
             line += f"   (fwd+bwd {theirs.fwd_bwd / ours.fwd_bwd:.2f}x)"
         print(line, flush=True)
+    if args.device == "gpu":
+        print(f"# fused passes that cupy.fuse refused (run unfused): {fused.FELL_BACK or 'none'}")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from engine import ModelConfig, TrainConfig  # noqa: E402
+from engine.runtime import fused  # noqa: E402
 from engine.training.trainer import Trainer  # noqa: E402
 
 SETUPS = {  # the issue's two setups: the reverse task's model, and a copy model of some size
@@ -107,6 +108,8 @@ def main() -> None:
     print(
         f"# a reverse run of {args.epochs} epochs: {wall:.2f} s, at the epochs' ends {ends:.2f} s ({ends / wall:.0%})"
     )
+    if args.device == "gpu":
+        print(f"# fused passes that cupy.fuse refused (run unfused): {fused.FELL_BACK or 'none'}")
 
 
 if __name__ == "__main__":

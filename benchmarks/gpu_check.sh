@@ -2,7 +2,7 @@
 # The GPU checks in one go, for whoever has an NVIDIA GPU at hand (about 5 minutes):
 # the GPU tests (the engine on CuPy against the CPU), the engine against PyTorch on CUDA,
 # and the trainer's own cost (benchmarks/bench_trainer.py).
-# Needs CuPy (pip install 'tfnp[gpu]' or cupy-cuda13x) and, for the comparison, PyTorch with CUDA.
+# Needs CuPy 14.2 or later (pip install 'tfnp[gpu]' or 'cupy-cuda13x>=14.2') and, for the comparison, PyTorch with CUDA.
 # Paste the output into benchmarks/README.md.
 set -uo pipefail
 cd "$(dirname "$0")/.."

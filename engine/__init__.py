@@ -6,7 +6,8 @@ Where things are:
     export.py       the parameters under PyTorch's nn.TransformerEncoder names, as .safetensors
     components/   one pure forward/backward pair per layer
     training/     the task rules and tasks, optimizers, the Trainer, reports, checkpoints
-    runtime/      NumPy or CuPy, the flat parameter layout, file errors, memory estimates
+    runtime/      NumPy or CuPy, fused element-wise passes, the workspace, the flat parameter
+                  layout, file errors, memory estimates
 """
 
 from .config import ModelConfig, TrainConfig

@@ -23,7 +23,7 @@ GELU_A = 0.044715
 @fused
 def relu_pass(xp):
     def kernel(h, positive, a):  # positive = [h > 0] as 1.0 / 0.0 in h's dtype; a = h * [h > 0]
-        xp.greater(h, 0, out=positive)
+        xp.greater(h, 0.0, out=positive)
         xp.multiply(h, positive, out=a)
 
     return kernel

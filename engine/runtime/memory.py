@@ -7,7 +7,12 @@ N = B*T positions. A float is 4 bytes (float32) or 8 (float64).
     parameters and their copies   P * (params, flat gradient, named gradients, optimizer state,
                                        3 step temporaries: the update and squares for the norms)
     activations kept for backward L * (8 N C + 2 N F + B H T^2)  + 3 N V    (logits, probs, dlogits)
-    temporaries of one backward   2 B H T^2 + 2 N F + 4 N C
+                                  + L N F with GELU (its tanh, kept)
+    temporaries of one backward   2 B H T^2 + 2 N F + 4 N C  (+ 3 N F with GELU)
+    the workspace, on top         2 N F + 4 N C (+ 3 N F): the training pass's workspace
+                                  (workspace.py) keeps a buffer for each shape in use at once,
+                                  where malloc shares freed blocks between the (N, C) and (N, F)
+                                  temporaries; measured, it holds about one more set of them
     with dropout, on top          L * (B H T^2 + 2 N C + N F) masks kept, and 2 B H T^2 in backward
 
 Evaluation runs forward passes of eval_batch_size(T) sequences (at most EVAL_BATCH, at most
@@ -44,7 +49,7 @@ def training_bytes(
     dropout's masks if `dropout`), or an evaluation pass's over the `val_samples` held-out
     sequences if that is larger."""
     P = ParamLayout(param_shapes(cfg)).size
-    step = activations(cfg, batch_size) + backward_temporaries(cfg, batch_size)
+    step = activations(cfg, batch_size) + backward_temporaries(cfg, batch_size) + workspace_extra(cfg, batch_size)
     if dropout:
         step += dropout_floats(cfg, batch_size)
     evaluation = activations(cfg, min(eval_batch_size(cfg.seq_len), val_samples))
@@ -62,14 +67,22 @@ def activations(cfg: ModelConfig, B: int) -> int:
     """Floats a forward pass over B sequences keeps for backward."""
     T, C, H, F, V, L = cfg.seq_len, cfg.d_model, cfg.n_heads, cfg.d_ff, cfg.vocab_size, cfg.n_layers
     N = B * T
-    return L * (8 * N * C + 2 * N * F + B * H * T * T) + 3 * N * V
+    return L * (8 * N * C + 2 * N * F + B * H * T * T + (cfg.activation == "gelu") * N * F) + 3 * N * V
 
 
 def backward_temporaries(cfg: ModelConfig, B: int) -> int:
     """Floats one layer's backward pass allocates on top of the activations."""
     T, C, H, F = cfg.seq_len, cfg.d_model, cfg.n_heads, cfg.d_ff
     N = B * T
-    return 2 * B * H * T * T + 2 * N * F + 4 * N * C
+    return 2 * B * H * T * T + 2 * N * F + 4 * N * C + (cfg.activation == "gelu") * 3 * N * F
+
+
+def workspace_extra(cfg: ModelConfig, B: int) -> int:
+    """Floats the training pass's workspace holds beyond what malloc would: one more set of a
+    backward's (N, C) and (N, F) temporaries (the (B, H, T, T) ones come back in their own shape)."""
+    T, C, F = cfg.seq_len, cfg.d_model, cfg.d_ff
+    N = B * T
+    return 2 * N * F + 4 * N * C + (cfg.activation == "gelu") * 3 * N * F
 
 
 def dropout_floats(cfg: ModelConfig, B: int) -> int:

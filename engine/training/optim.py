@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ..runtime.backend import array_module
 from ..runtime.fused import fused
 from ..runtime.layout import ParamLayout
@@ -43,6 +45,7 @@ class Optimizer:
         self._next: dict = {}  # kind -> the state that updates() computed, until commit()
         self._spare: dict = {}  # kind -> last step's state array, reused for the next one
         self._pending = False  # updates() computed a step that commit() has not taken yet
+        self._temporary = None  # the fused passes' scratch on the CPU (_scratch)
 
     def updates(self, p, g, lr: float):
         """u for flat parameters p and flat gradient g (P,); leaves p and the state alone."""
@@ -82,6 +85,15 @@ class Optimizer:
             new = xp.empty_like(like)
         self._next[kind] = new
         return self.state[kind], new
+
+    def _scratch(self, like):
+        """A temporary the size of the parameters for the fused passes: kept from step to step
+        on the CPU; None on a GPU, where a fused kernel keeps its temporaries in registers."""
+        if array_module(like) is not np:
+            return None
+        if self._temporary is None or self._temporary.shape != like.shape or self._temporary.dtype != like.dtype:
+            self._temporary = np.empty_like(like)
+        return self._temporary
 
     def state_arrays(self) -> dict:
         """{kind: flat array}: what a checkpoint stores."""
@@ -142,7 +154,8 @@ class Adam(Optimizer):
         m_hat_scale = 1.0 / (1.0 - self.beta1**t)  # Python floats keep float32 float32
         s_hat_scale = 1.0 / (1.0 - self.beta2**t)
         b1, b2, xp = self.beta1, self.beta2, array_module(p)
-        adam_step[xp](m_prev, s_prev, g, m, s, u, b1, 1.0 - b1, b2, 1.0 - b2, lr * m_hat_scale, s_hat_scale, self.eps)
+        constants = (b1, 1.0 - b1, b2, 1.0 - b2, lr * m_hat_scale, s_hat_scale, self.eps)
+        adam_step[xp](m_prev, s_prev, g, m, s, u, *constants, self._scratch(p))
         return u
 
 
@@ -161,21 +174,24 @@ class AdamW(Adam):
         u = super().update(p, g, lr, t)
         if self._mask_layout is not self.layout:  # made on the first step, and again for another layout
             self._mask, self._mask_layout = self.layout.matrix_mask(p.dtype, array_module(p)), self.layout
-        decoupled_decay[array_module(p)](u, self._mask, p, lr * self.weight_decay)
+        decoupled_decay[array_module(p)](u, self._mask, p, lr * self.weight_decay, self._scratch(p))
         return u
 
 
 # --------------------------------------------------------------- the fused passes
 # Each is one pass over every parameter: one kernel on a GPU (engine/runtime/fused.py), the
-# same NumPy expressions on the CPU. Outputs are written in place (out=) into array
-# arguments. Constants such as 1 - b1 come in as Python numbers computed outside: inside a
-# fused kernel a number computed from an argument would be a float64 and widen float32 math.
+# same NumPy calls on the CPU. Outputs are written in place (out=) into array arguments; the
+# temporary is a scratch argument (the optimizer's, kept from step to step, on the CPU; None
+# on a GPU: registers). Constants such as 1 - b1 come in as Python numbers computed outside:
+# inside a fused kernel a number computed from an argument would be a float64 and widen
+# float32 math.
 
 
 @fused
 def momentum_step(xp):
     def kernel(v_prev, g, v, u, mu, lr):
-        xp.add(v_prev * mu, g, out=v)  # v = mu v_prev + g
+        xp.multiply(v_prev, mu, out=v)
+        v += g  # v = mu v_prev + g
         xp.multiply(v, lr, out=u)  # u = lr v
 
     return kernel
@@ -183,18 +199,28 @@ def momentum_step(xp):
 
 @fused
 def adam_step(xp):
-    def kernel(m_prev, s_prev, g, m, s, u, b1, one_minus_b1, b2, one_minus_b2, lr_m_scale, s_scale, eps):
-        xp.add(m_prev * b1, one_minus_b1 * g, out=m)  # m = b1 m_prev + (1 - b1) g
-        xp.add(s_prev * b2, one_minus_b2 * (g * g), out=s)  # s = b2 s_prev + (1 - b2) g^2
-        xp.divide(m * lr_m_scale, xp.sqrt(s * s_scale) + eps, out=u)  # u = lr mhat / (sqrt(shat) + eps)
+    def kernel(m_prev, s_prev, g, m, s, u, b1, one_minus_b1, b2, one_minus_b2, lr_m_scale, s_scale, eps, scratch):
+        xp.multiply(m_prev, b1, out=m)
+        m += xp.multiply(g, one_minus_b1, out=scratch)  # m = b1 m_prev + (1 - b1) g
+        xp.multiply(s_prev, b2, out=s)
+        g2 = xp.multiply(g, g, out=scratch)
+        g2 *= one_minus_b2
+        s += g2  # s = b2 s_prev + (1 - b2) g^2
+        root = xp.multiply(s, s_scale, out=scratch)  # shat
+        xp.sqrt(root, out=root)
+        root += eps
+        xp.multiply(m, lr_m_scale, out=u)  # lr mhat
+        u /= root  # u = lr mhat / (sqrt(shat) + eps)
 
     return kernel
 
 
 @fused
 def decoupled_decay(xp):
-    def kernel(u, mask, p, lr_wd):
-        xp.add(u, lr_wd * (mask * p), out=u)  # AdamW: u += lr wd p, on the decayed entries
+    def kernel(u, mask, p, lr_wd, scratch):
+        decay = xp.multiply(mask, p, out=scratch)
+        decay *= lr_wd
+        u += decay  # AdamW: u += lr wd p, on the decayed entries
 
     return kernel
 

@@ -159,3 +159,17 @@ def test_what_each_component_costs_in_launches(fake_gpu):
     # split targets, count, row max, shift and exp, sum, gather (and its index), nll, sum, mean, normalise
     assert launches(lambda: loss.mean_loss(logits, targets)) == 11
     assert launches(lambda: loss.backward(1.0, c_loss)) == 3  # the weights, the column numbers, the gradient
+
+
+def test_a_training_step_is_the_launches_benchmarks_readme_gives(fake_gpu):
+    """The reverse task's model (L2 H2 C32 T8, batch 32, Adam): 172 launches a step, as
+    `python benchmarks/count_launches.py` prints and benchmarks/README.md says (252 before the
+    components' passes were fused)."""
+    from engine import ModelConfig, TrainConfig
+    from engine.training.trainer import Trainer
+
+    trainer = Trainer(ModelConfig(seq_len=8, n_heads=2, n_layers=2),
+                      TrainConfig(task="reverse", optimizer="adam", batch_size=32, device="gpu"))  # fmt: skip
+    trainer.step()
+    trainer.step(report=False)  # from here on the refusal flag is carried: one launch to combine it
+    assert launches(lambda: trainer.step(report=False)) == 172
