@@ -37,8 +37,8 @@ def centre(xp):
 
 @fused
 def inverse_std(xp):
-    def kernel(square_sum, inv_c, rstd):  # square_sum (B, T, 1) -> rstd = 1 / sqrt(var + eps)
-        xp.multiply(square_sum, inv_c, out=rstd)  # biased variance
+    def kernel(rstd, inv_c):  # rstd (B, T, 1): the row sums of squares, made 1 / sqrt(var + eps) in place
+        rstd *= inv_c  # biased variance
         rstd += EPS
         xp.sqrt(rstd, out=rstd)
         xp.divide(1.0, rstd, out=rstd)
@@ -73,9 +73,8 @@ def forward(x, gamma, beta, ws=None):
     inv_c = 1.0 / x.shape[-1]  # means as sum * (1/C): NumPy's mean() costs more on small arrays
     xhat = (ws or xp).empty(x.shape, x.dtype)  # (B, T, C) centred here, normalised in scale_shift
     centre[xp](x, x.sum(axis=-1, keepdims=True), inv_c, xhat)
-    square_sum = xp.einsum("...c,...c->...", xhat, xhat)[..., None]  # (B, T, 1)
-    rstd = xp.empty(square_sum.shape, x.dtype)  # (B, T, 1)
-    inverse_std[xp](square_sum, inv_c, rstd)
+    rstd = xp.einsum("...c,...c->...", xhat, xhat)[..., None]  # (B, T, 1) sums of squares, for now
+    inverse_std[xp](rstd, inv_c)  # (B, T, 1) now 1 / std
     y = (ws or xp).empty(x.shape, x.dtype)  # (B, T, C)
     scale_shift[xp](xhat, rstd, gamma, beta, y)
     return y, LayerNormCache(xhat, rstd, gamma, ws)

@@ -64,11 +64,10 @@ def mean_loss(logits, targets, ws=None):
     V = logits.shape[-1]
     z = logits.reshape(-1, V)  # (N, V)
     t = targets.reshape(-1)  # (N,)
-    counted, safe = xp.empty(t.shape, bool), xp.empty_like(t)  # (N,)
-    split_targets[xp](t, counted, safe)
+    counted, safe = split_targets[xp](t)  # (N,) each
     n = counted.sum()  # 0-d
-    shifted, exp = (ws or xp).empty(z.shape, z.dtype), (ws or xp).empty(z.shape, z.dtype)  # (N, V)
-    shift_and_exp[xp](z, z.max(axis=-1, keepdims=True), shifted, exp)  # row max of shifted is 0, exp in (0, 1]
+    shifted, exp = (ws and ws.empty(z.shape, z.dtype) for _ in range(2))  # (N, V) each, or None: new arrays
+    shifted, exp = shift_and_exp[xp](z, z.max(axis=-1, keepdims=True), shifted, exp)  # row max 0, exp in (0, 1]
     sumexp = exp.sum(axis=-1, keepdims=True)  # (N, 1), >= 1
     nll = target_nll[xp](shifted[xp.arange(safe.shape[0]), safe], sumexp[:, 0], counted)  # (N,) 0 where ignored
     loss = mean_of_counted[xp](nll.sum(), n)  # 0-d; the int count makes it float64
@@ -94,9 +93,9 @@ def backward(dloss, cache: CrossEntropyCache):
 
 @fused
 def split_targets(xp):
-    def kernel(t, counted, safe):  # t (N,) -> counted = [t != -1], safe = t where counted, else 0
-        xp.not_equal(t, IGNORE, out=counted)
-        xp.multiply(t, counted, out=safe)  # an index that is safe to gather with
+    def kernel(t):  # t (N,) -> counted = [t != -1], safe = t where counted, else 0 (an index safe to gather with)
+        counted = t != IGNORE
+        return counted, t * counted
 
     return kernel
 
@@ -104,8 +103,8 @@ def split_targets(xp):
 @fused
 def shift_and_exp(xp):
     def kernel(z, row_max, shifted, exp):  # z (N, V), row_max (N, 1) -> shifted = z - row_max, exp(shifted)
-        xp.subtract(z, row_max, out=shifted)
-        xp.exp(shifted, out=exp)
+        shifted = xp.subtract(z, row_max, out=shifted)  # into the arrays given, or new ones for None
+        return shifted, xp.exp(shifted, out=exp)
 
     return kernel
 

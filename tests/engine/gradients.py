@@ -1,6 +1,7 @@
 """Shared helpers for the gradient tests: compare with finite differences (printing the table
 on failure), compare two sets of gradients entry by entry (float32 against float64, GPU
-against CPU, ours against PyTorch's), and a small model trained to a tiny loss."""
+against CPU, ours against PyTorch's), a small model trained to a tiny loss, and the check of
+every entry of it and of a fresh model, each made once for the tests that read it."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ import functools
 
 import numpy as np
 
-from engine import ModelConfig
+from engine import ModelConfig, TransformerEncoder
 from engine.config import TrainConfig
-from engine.gradcheck import GradcheckReport, check
+from engine.gradcheck import GradcheckReport, check, check_model
 from engine.training.trainer import Trainer
 
 TRAINED_STEPS = 1200  # Adam at lr 1e-2 on the reverse task: the loss falls to about 1e-4
@@ -58,3 +59,22 @@ def trained_batch() -> tuple:
     """(model, tokens, targets): the trained model and two of its training sequences, (2, T)."""
     trainer = trained_reverse()
     return trainer.model, trainer.task.train_tokens[:2], trainer.task.train_targets[:2]
+
+
+def fresh(seed: int = 0, B: int = 3):
+    """A fresh float64 default model and a batch with two ignored targets."""
+    cfg = ModelConfig(dtype="float64")
+    rng = np.random.default_rng(seed)
+    tokens = rng.integers(0, cfg.vocab_size, (B, cfg.seq_len))  # (B, T)
+    targets = rng.integers(0, cfg.vocab_size, (B, cfg.seq_len))  # (B, T)
+    targets[0, 1] = targets[-1, -1] = -1
+    return TransformerEncoder(cfg, seed=seed), tokens, targets
+
+
+@functools.cache
+def checked_in_every_entry(state: str) -> GradcheckReport:
+    """check_model in every entry, no bug planted, of fresh() ("fresh") or of trained_batch()
+    ("trained"): the same check for every test that reads it, so it is run once a session.
+    Callers read the report and must not change it."""
+    model, tokens, targets = fresh() if state == "fresh" else trained_batch()
+    return check_model(model, tokens, targets, max_entries=None)

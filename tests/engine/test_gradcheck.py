@@ -11,19 +11,9 @@ from engine import ModelConfig, TransformerEncoder
 from engine.components import loss as cross_entropy
 from engine.gradcheck import STEP, check, check_model
 
-from .gradients import trained_batch
+from .gradients import checked_in_every_entry, fresh, trained_batch
 
 ROUNDING = np.finfo(np.float64).eps / 2  # 1.1e-16
-
-
-def fresh(seed: int = 0, B: int = 3):
-    """A fresh float64 default model and a batch with two ignored targets."""
-    cfg = ModelConfig(dtype="float64")
-    rng = np.random.default_rng(seed)
-    tokens = rng.integers(0, cfg.vocab_size, (B, cfg.seq_len))  # (B, T)
-    targets = rng.integers(0, cfg.vocab_size, (B, cfg.seq_len))  # (B, T)
-    targets[0, 1] = targets[-1, -1] = -1
-    return TransformerEncoder(cfg, seed=seed), tokens, targets
 
 
 def gradients(model, tokens, targets) -> tuple[float, dict]:
@@ -62,7 +52,7 @@ def test_a_model_trained_to_a_tiny_loss_passes_in_every_entry():
     assert loss < 1e-3  # the regime: f's rounding (~1e-17) no longer scales with the loss
     small = min(largest(g) for name, g in grads.items() if not name.endswith("attn.bk"))
     assert small < 1e-5  # a millionth of it is below what float64 differences resolve
-    report = check_model(model, tokens, targets, max_entries=None)
+    report = checked_in_every_entry("trained")  # check_model(model, tokens, targets, max_entries=None)
     assert report.passed, "\n" + report.table()
     assert sum(t.checked for t in report.tensors) + report.at_kinks == sum(t.size for t in report.tensors)
 
@@ -102,7 +92,7 @@ def test_the_noise_allowed_covers_what_rounding_actually_does():
             flat[i] = original
             numeric.append((plus - minus) / (2 * h))
         spreads.append(np.ptp(numeric))
-    report = check_model(model, tokens, targets, max_entries=None)
+    report = checked_in_every_entry("trained")  # check_model(model, tokens, targets, max_entries=None)
     allowed = next(t.noise for t in report.tensors if t.name == name)
     assert max(spreads) > 100 * ROUNDING * loss() / STEP
     assert max(spreads) / 2 <= allowed
@@ -136,8 +126,8 @@ def test_a_gradient_far_below_a_thousandth_of_the_largest_still_catches_a_wrong_
 # ---------------------------------------------------------------------- zero by design
 @pytest.mark.parametrize("state", ["fresh", "trained"])
 def test_the_key_bias_is_reported_as_zero_and_nothing_else_is(state):
-    model, tokens, targets = fresh() if state == "fresh" else trained_batch()
-    report = check_model(model, tokens, targets, max_entries=None)
+    model = fresh()[0] if state == "fresh" else trained_batch()[0]
+    report = checked_in_every_entry(state)  # check_model(model, tokens, targets, max_entries=None)
     assert report.passed, "\n" + report.table()
     zero = [t.name for t in report.tensors if t.zero]
     assert zero == [name for name in model.params if name.endswith("attn.bk")]

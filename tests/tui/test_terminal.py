@@ -194,20 +194,25 @@ def test_a_small_terminal_asks_to_be_enlarged(terminal):
 
 def test_tab_and_the_arrows_scroll_a_long_inspector(terminal, tmp_path):
     (tmp_path / "t.txt").write_text("the quick brown fox jumps over the lazy dog. " * 40)
-    for size in ((80, 24), (120, 40)):
-        t = terminal("--task", "text", "--data", "t.txt", "--seq-len", "32", "--samples", "64", "--d-model", "32",
-                     size=size)  # fmt: skip
+    both = [terminal("--task", "text", "--data", "t.txt", "--seq-len", "32", "--samples", "64", "--d-model", "32",
+                     size=size) for size in ((80, 24), (120, 40))]  # fmt: skip
+    # the two labs side by side, each key to both in turn: each starts and steps while the other does
+    for t in both:
         t.wait_for("Gradient norms")
         t.send("s")
+    for t in both:
         screen = t.wait_for("step 1 ")
         assert not re.search(r"│\s+31\s", screen)  # the last position is off-screen at first
         t.send("Tab", "Tab", "Tab")  # attention, gradient norms, then the inspector's rows
         t.send("End")
+    for t in both:
         screen = t.wait_for(" 31 ")
         assert re.search(r"│\s+31\s", screen)
         t.send("Home")
+    for t in both:
         t.wait_for(" 31 ", gone=True)
         t.send("q")
+    for t in both:
         t.wait_exit(5)
 
 
