@@ -40,7 +40,7 @@ def get_backend(device: str = "cpu") -> ModuleType:
     except ImportError:
         raise DeviceError(
             "the GPU needs CuPy, which is not installed: "
-            "pip install 'tfnp[gpu]' (CuPy for CUDA 12; use cupy-cuda13x for CUDA 13)"
+            "pip install 'tfnp[gpu]' (CuPy 14.2 or later for CUDA 12; use 'cupy-cuda13x>=14.2' for CUDA 13)"
         ) from None
     try:
         count = cupy.cuda.runtime.getDeviceCount()
