@@ -66,8 +66,8 @@ def mean_loss(logits, targets, ws=None):
     t = targets.reshape(-1)  # (N,)
     counted, safe = split_targets[xp](t)  # (N,) each
     n = counted.sum()  # 0-d
-    shifted, exp = (ws and ws.empty(z.shape, z.dtype) for _ in range(2))  # (N, V) each, or None: new arrays
-    shifted, exp = shift_and_exp[xp](z, z.max(axis=-1, keepdims=True), shifted, exp)  # row max 0, exp in (0, 1]
+    into = (ws.empty(z.shape, z.dtype), ws.empty(z.shape, z.dtype)) if ws else (None, None)  # None: new arrays
+    shifted, exp = shift_and_exp[xp](z, z.max(axis=-1, keepdims=True), *into)  # (N, V) each: row max 0, exp in (0, 1]
     sumexp = exp.sum(axis=-1, keepdims=True)  # (N, 1), >= 1
     nll = target_nll[xp](shifted[xp.arange(safe.shape[0]), safe], sumexp[:, 0], counted)  # (N,) 0 where ignored
     loss = mean_of_counted[xp](nll.sum(), n)  # 0-d; the int count makes it float64
