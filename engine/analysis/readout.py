@@ -15,7 +15,6 @@ from typing import NamedTuple
 import numpy as np
 
 from ..components import attention, layernorm, linear
-from ..runtime.backend import to_numpy
 from ..runtime.host import fetch
 
 
@@ -54,15 +53,9 @@ def analysis_of(model, logits, cache, rows=slice(None)) -> Analysis:
 
 def lens_logits(model, x):
     """The logits of the logit lens: x (B, T, C) through the final LayerNorm (pre-LN models
-    have one) and the head -> (B, T, V), on the model's device."""
+    have one) and the head -> (B, T, V), on the model's device. For the last block's output
+    these are exactly the model's own logits."""
     P = model.params
     if model.cfg.norm_first:
         x = layernorm.forward(x, P["ln_f.gamma"], P["ln_f.beta"])[0]
     return linear.forward(x, P["head.w"], P["head.b"])[0]
-
-
-def read_out(model, x) -> np.ndarray:
-    """The logit lens: a residual stream x (B, T, C) put through the final LayerNorm (pre-LN
-    models have one) and the head -> probabilities (B, T, V), float64 on the host. For the
-    last block's output this is exactly the model's own prediction."""
-    return attention.softmax(to_numpy(lens_logits(model, x)).astype(np.float64))

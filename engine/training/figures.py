@@ -67,14 +67,22 @@ class Row:
         return np.sqrt(self.update_sq) / np.maximum(np.sqrt(self.weight_sq), 1e-30)
 
     def problem(self) -> str | None:
-        """What was not finite in this step, in the order the host checks it; None if all was."""
-        if not np.isfinite(self.loss):
-            return f"the loss is {self.loss}"
-        if not np.isfinite(self.grad_norm):
-            return f"the gradient norm is {self.grad_norm}"
-        if not np.isfinite(self.update_sq).all():
-            return f"the update is not finite at lr {self.lr:g}"
-        return None
+        """What was not finite in this step (problem()); None if all was."""
+        return problem(self.loss, self.grad_sq, self.update_sq, self.lr)
+
+
+def problem(loss: float, grad_sq, update_sq, lr: float) -> str | None:
+    """What was not finite in a step, on the host: its loss, its gradient (grad_sq (k,), before
+    clipping) or its update (update_sq (k,)), checked in that order; None if all was. The one
+    verdict for both ways of refusing a step: the trainer on the CPU, the fetch on a GPU."""
+    if not np.isfinite(loss):
+        return f"the loss is {float(loss)}"
+    grad_norm = float(np.sqrt(np.asarray(grad_sq, dtype=np.float64).sum()))
+    if not np.isfinite(grad_norm):
+        return f"the gradient norm is {grad_norm}"
+    if not np.isfinite(update_sq).all():
+        return f"the update is not finite at lr {lr:g}"
+    return None
 
 
 class Pending:
@@ -83,9 +91,6 @@ class Pending:
     def __init__(self) -> None:
         self._steps: list[tuple[int, float, float]] = []  # (step, lr, lr_scale) of each
         self._vectors: list = []  # (3 + 3k,) float64 device vectors, one a step
-
-    def __len__(self) -> int:
-        return len(self._steps)
 
     def add(self, step: int, lr: float, lr_scale: float, vector) -> None:
         self._steps.append((step, lr, lr_scale))

@@ -132,9 +132,10 @@ class Momentum(Optimizer):
         self.momentum = momentum
 
     def update(self, p, g, lr, t):
+        xp = array_module(p)
         v, v_next = self._advance("velocity", p)
-        u = array_module(p).empty_like(p)
-        momentum_step[array_module(p)](v, g, v_next, u, self.momentum, lr)  # one fused kernel on a GPU
+        u = xp.empty_like(p)
+        momentum_step[xp](v, g, v_next, u, self.momentum, lr)  # one fused kernel on a GPU
         return u
 
 
@@ -148,12 +149,13 @@ class Adam(Optimizer):
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
 
     def update(self, p, g, lr, t):
+        xp = array_module(p)
         m_prev, m = self._advance("m", p)
         s_prev, s = self._advance("s", p)
-        u = array_module(p).empty_like(p)
+        u = xp.empty_like(p)
         m_hat_scale = 1.0 / (1.0 - self.beta1**t)  # Python floats keep float32 float32
         s_hat_scale = 1.0 / (1.0 - self.beta2**t)
-        b1, b2, xp = self.beta1, self.beta2, array_module(p)
+        b1, b2 = self.beta1, self.beta2
         constants = (b1, 1.0 - b1, b2, 1.0 - b2, lr * m_hat_scale, s_hat_scale, self.eps)
         adam_step[xp](m_prev, s_prev, g, m, s, u, *constants, self._scratch(p))
         return u

@@ -38,7 +38,7 @@ from ..config import ModelConfig, TrainConfig
 from ..model import TransformerEncoder
 from .best import BestEpoch
 from .evaluation import evaluate, right_and_counted
-from .figures import EpochTotals, Pending, Row, step_vector
+from .figures import EpochTotals, Pending, Row, problem, step_vector
 from .optim import clip_gradients, learning_rate, make_optimizer, step_if
 from .reports import EpochReport, ProbeReport, StepReport
 from .tasks import Task, make_task
@@ -182,17 +182,14 @@ class Trainer:
         right, counted = right_and_counted(xp, logits, targets)  # 0-d each
         scale = self.lr_scale  # read once: the lab's keys set it from another thread, without the lock
         lr = self.next_lr(scale)
-        if self._on_host:  # the figures are here already: refuse at once, before the update
-            self._refuse_unless(np.isfinite(loss), f"the loss is {float(loss)}")
-            grad_norm = math.sqrt(float(grad_sq.astype(np.float64).sum()))
-            self._refuse_unless(math.isfinite(grad_norm), f"the gradient norm is {grad_norm}")
         if cfg.clip > 0:
-            norm = grad_norm if self._on_host else xp.sqrt(grad_sq.astype(xp.float64).sum())  # 0-d on a device
-            clip_gradients(g, norm, cfg.clip)
-        u = self.optimizer.updates(model.flat, g, lr)  # (P,)
-        vector = step_vector(xp, loss, right, counted, grad_sq, model.layout.sums(u * u))  # (3 + 2k,)
-        if self._on_host:
-            self._refuse_unless(np.isfinite(vector).all(), f"the update is not finite at lr {lr:g}")
+            norm = xp.sqrt(grad_sq.astype(xp.float64).sum())  # 0-d; a float on the host
+            clip_gradients(g, float(norm) if self._on_host else norm, cfg.clip)
+        u = self.optimizer.updates(model.flat, g, lr)  # (P,) the parameters and the state untouched yet
+        update_sq = model.layout.sums(u * u)  # (tensors,)
+        vector = step_vector(xp, loss, right, counted, grad_sq, update_sq)  # (3 + 2k,)
+        if self._on_host:  # the figures are here already: refuse at once, before the update is applied
+            self._refuse(problem(loss, grad_sq, update_sq, lr))
             self.optimizer.commit()  # the step is taken: from here on nothing can refuse it
             model.flat -= u
         else:  # decided on the device: a refused step, and every step after it, changes nothing
@@ -234,7 +231,7 @@ class Trainer:
                 self.step_count -= refused
                 self.optimizer.t -= refused
                 self._ok = None
-                self._refuse_unless(False, what)
+                self._refuse(what)
             self._totals.add(row.loss, row.right, row.counted, row.grad_norms, row.update_ratios)
             self._unreturned.append(row)
         self._ok = None
@@ -248,9 +245,10 @@ class Trainer:
             update_ratios=dict(zip(names, row.update_ratios.tolist())),
         )  # fmt: skip
 
-    def _refuse_unless(self, finite: bool, what: str) -> None:
-        """Raise TrainingDiverged for the step about to be taken, before any update."""
-        if not finite:
+    def _refuse(self, what: str | None) -> None:
+        """Raise TrainingDiverged for the step about to be taken, saying what was not finite
+        (figures.problem); nothing when `what` is None."""
+        if what is not None:
             raise TrainingDiverged(
                 f"step {self.step_count + 1}: {what}; training stopped with the parameters of "
                 f"step {self.step_count} (try a lower --lr, or --clip 1)",
