@@ -2,6 +2,7 @@
 
 Where things are:
     config.py  model.py  gradcheck.py   what to build, the model, and the check of its gradients
+    params.py       the parameters' pinned names and shapes, and how a fresh model draws them
     generation.py   what a causal model writes: load_model(checkpoint), Vocabulary, generate
     export.py       the parameters under PyTorch's nn.TransformerEncoder names, as .safetensors
     components/   one pure forward/backward pair per layer

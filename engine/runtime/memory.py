@@ -28,7 +28,7 @@ import os
 import numpy as np
 
 from ..config import ModelConfig
-from ..model import param_shapes
+from ..params import param_shapes
 from ..training.optim import make_optimizer
 from .layout import ParamLayout
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import ModelConfig
-from ..model import param_shapes
+from ..params import param_shapes
 from ..runtime import files
 from ..runtime.backend import to_numpy
 from ..runtime.files import read_error

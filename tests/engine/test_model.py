@@ -8,7 +8,7 @@ from engine import ModelConfig, TransformerEncoder
 from engine.analysis.readout import analyze
 from engine.components.positional import sinusoidal
 from engine.gradcheck import check_model
-from engine.model import param_shapes
+from engine.params import param_shapes
 
 from .gradients import checked_in_every_entry, trained_batch
 

@@ -7,7 +7,7 @@ import pytest
 
 from engine import ModelConfig, TransformerEncoder
 from engine.analysis.probe import look
-from engine.model import param_shapes
+from engine.params import param_shapes
 
 TOL = 1e-12
 

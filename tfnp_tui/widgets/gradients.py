@@ -27,7 +27,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 
 from engine.analysis.inside import InsideReport
-from engine.model import zero_by_design
+from engine.params import zero_by_design
 from engine.training.reports import EpochReport
 
 from ..messages import Progress
