@@ -13,22 +13,17 @@ launches (about 5-10 us each), so fewer launches is the aim (issue 13).
 from __future__ import annotations
 
 import argparse
-import inspect
 import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.dirname(__file__))
+
+from bench_trainer import SETUPS  # noqa: E402  the issue's two setups, as bench_trainer.py times them
 
 from engine import ModelConfig, TrainConfig  # noqa: E402
 from engine.training.trainer import Trainer  # noqa: E402
 from tests.engine import fake_cupy  # noqa: E402
-
-SETUPS = {  # name: (model, training), as in the issue
-    "reverse": (dict(seq_len=8, n_heads=2, n_layers=2),
-                dict(task="reverse", optimizer="adam", batch_size=32)),
-    "copy": (dict(vocab_size=256, seq_len=128, d_model=256, n_heads=8, n_layers=4, d_ff=1024),
-             dict(task="copy", optimizer="adam", batch_size=32, samples=256, val_samples=32)),
-}  # fmt: skip
 
 
 def count(name: str, steps: int) -> dict:
@@ -40,12 +35,11 @@ def count(name: str, steps: int) -> dict:
     steps = min(steps, trainer.steps_per_epoch - 2)  # inside one epoch
     fake_cupy.COUNTS.clear()
     for _ in range(steps):
-        quiet = trainer.step(report=False) if "report" in inspect.signature(Trainer.step).parameters else trainer.step()
+        trainer.step(report=False)
     counts = {k: v / steps for k, v in fake_cupy.COUNTS.items()}
     fake_cupy.COUNTS.clear()
     trainer.step()
     counts["to_host with a report"] = fake_cupy.COUNTS["to_host"]
-    del quiet
     return counts
 
 
