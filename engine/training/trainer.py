@@ -98,7 +98,8 @@ class Trainer:
         self._pending = Pending()  # the figures of the steps not yet fetched from the device (figures.py)
         self._ok = None  # on a device: 0-d bool, False once a pending step was refused; None: all fetched
         self._unreturned: deque[Row] = deque(maxlen=self.steps_per_epoch)  # fetched, not yet reported
-        self._train_tokens, self._train_targets = self._on_device(self.task.train_tokens, self.task.train_targets)
+        task = self.task
+        self._train_tokens, self._train_targets = self._checked_on_device(task.train_tokens, task.train_targets)
 
     @property
     def lr_scale(self) -> float:
@@ -146,7 +147,7 @@ class Trainer:
         rows = self._order[i * bs : (i + 1) * bs]
         return self._train_tokens[rows], self._train_targets[rows]
 
-    def _on_device(self, tokens: np.ndarray, targets: np.ndarray):
+    def _checked_on_device(self, tokens: np.ndarray, targets: np.ndarray):
         """A task's (tokens, targets) checked once, here on the host, and copied to the device
         once: the steps use them unchecked (a check on the GPU would be a transfer back)."""
         check_tokens(tokens, self.model.cfg.vocab_size)
