@@ -209,10 +209,10 @@ def check(
 
 
 def relu_pattern(cache) -> np.ndarray | None:
-    """Which ReLU units are on, over every block (the masks the forward pass cached); None
-    for GELU, which has no kink."""
-    masks = [c.ffn.act for c in cache.blocks if c.ffn.activation == "relu"]
-    return np.concatenate([m.reshape(-1) for m in masks]) if masks else None
+    """Which ReLU units are on, over every block (where the outputs the forward pass cached
+    are positive); None for GELU, which has no kink."""
+    outputs = [c.ffn.act for c in cache.blocks if c.ffn.activation == "relu"]
+    return np.concatenate([(a > 0).reshape(-1) for a in outputs]) if outputs else None
 
 
 def check_model(

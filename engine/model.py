@@ -53,6 +53,15 @@ class BlockMasks(NamedTuple):
 NO_MASKS = BlockMasks(None, None, None, None)  # dropout off: every site passes its input through
 
 
+class BlockParams(NamedTuple):
+    """One block's parameters, as its components take them: views of the model's flat array."""
+
+    attn: dict  # the local names of ATTN -> (C, C) or (C,)
+    ln1: tuple  # (gamma, beta), (C,) each
+    ffn: dict  # the local names of FFN -> (C, F), (F,), (F, C), (C,)
+    ln2: tuple  # (gamma, beta), (C,) each
+
+
 class BlockCache(NamedTuple):
     attn: attention.AttentionCache
     ln1: layernorm.LayerNormCache
@@ -93,6 +102,7 @@ class TransformerEncoder:
             if value.shape != view.shape:
                 raise ValueError(f"parameter {name} has shape {value.shape}, the config needs {view.shape}")
             view[...] = value
+        self.block_params = [self._block_params(f"layers.{i}.") for i in range(cfg.n_layers)]  # grouped once
         self.pe = self.xp.asarray(sinusoidal(cfg.seq_len, cfg.d_model, cfg.dtype))  # (seq_len, C)
         # the training path's arrays, reused from step to step: one Workspace a thread (runtime/workspace.py)
         self._local = threading.local()
@@ -110,8 +120,13 @@ class TransformerEncoder:
         of one copy of the flat array, made in one transfer from the GPU."""
         return self.layout.views(to_numpy(self.flat).copy())
 
-    def _group(self, prefix: str, names: tuple[str, ...]) -> dict:
-        return {name: self.params[prefix + name] for name in names}
+    def _block_params(self, p: str) -> BlockParams:
+        """The parameters of the block whose names start with p ("layers.0.")."""
+        P = self.params
+        return BlockParams(
+            {name: P[p + "attn." + name] for name in ATTN}, (P[p + "ln1.gamma"], P[p + "ln1.beta"]),
+            {name: P[p + "ffn." + name] for name in FFN}, (P[p + "ln2.gamma"], P[p + "ln2.beta"]),
+        )  # fmt: skip
 
     def _tokens(self, tokens):
         tokens = self.xp.asarray(tokens)
@@ -157,7 +172,7 @@ class TransformerEncoder:
         blocks = []
         for i in range(cfg.n_layers):
             block = self._block_forward_pre if cfg.norm_first else self._block_forward_post
-            x, c_block = block(x, f"layers.{i}.", None if head_mask is None else head_mask[i], masks[i], ws)
+            x, c_block = block(x, self.block_params[i], None if head_mask is None else head_mask[i], masks[i], ws)
             blocks.append(c_block)  # x: (B, T, C)
         c_ln_f = None
         if cfg.norm_first:
@@ -176,26 +191,24 @@ class TransformerEncoder:
         masks = dropout.masks(shapes, cfg.dtype, self.xp)
         return [BlockMasks(*masks[4 * i : 4 * i + 4]) for i in range(cfg.n_layers)]
 
-    def _block_forward_post(self, x, p: str, head_mask=None, m: BlockMasks = NO_MASKS, ws=None):
+    def _block_forward_post(self, x, p: BlockParams, head_mask=None, m: BlockMasks = NO_MASKS, ws=None):
         """Post-LN block (the original): x = LN1(x + drop(attn(x))); x = LN2(x + drop(ffn(x)))."""
-        cfg, P = self.cfg, self.params
-        attn, ffn = self._group(p + "attn.", ATTN), self._group(p + "ffn.", FFN)
+        cfg = self.cfg
         # each sublayer's output comes out as drop(sublayer(x)) + x: the residual, summed in its last pass
-        a, c_attn = attention.forward(x, attn, cfg.n_heads, cfg.causal, head_mask, m.attn, ws, m.attn_out, x)
-        x, c_ln1 = layernorm.forward(a, P[p + "ln1.gamma"], P[p + "ln1.beta"], ws)
-        f, c_ffn = feedforward.forward(x, ffn, cfg.activation, m.ffn, ws, m.ffn_out, x)
-        x, c_ln2 = layernorm.forward(f, P[p + "ln2.gamma"], P[p + "ln2.beta"], ws)
+        a, c_attn = attention.forward(x, p.attn, cfg.n_heads, cfg.causal, head_mask, m.attn, ws, m.attn_out, x)
+        x, c_ln1 = layernorm.forward(a, *p.ln1, ws)
+        f, c_ffn = feedforward.forward(x, p.ffn, cfg.activation, m.ffn, ws, m.ffn_out, x)
+        x, c_ln2 = layernorm.forward(f, *p.ln2, ws)
         return x, BlockCache(c_attn, c_ln1, c_ffn, c_ln2, x, m)
 
-    def _block_forward_pre(self, x, p: str, head_mask=None, m: BlockMasks = NO_MASKS, ws=None):
+    def _block_forward_pre(self, x, p: BlockParams, head_mask=None, m: BlockMasks = NO_MASKS, ws=None):
         """Pre-LN block: x = x + drop(attn(LN1(x))); x = x + drop(ffn(LN2(x)))."""
-        cfg, P = self.cfg, self.params
-        attn, ffn = self._group(p + "attn.", ATTN), self._group(p + "ffn.", FFN)
-        h, c_ln1 = layernorm.forward(x, P[p + "ln1.gamma"], P[p + "ln1.beta"], ws)
+        cfg = self.cfg
+        h, c_ln1 = layernorm.forward(x, *p.ln1, ws)
         # each sublayer's output comes out as x + drop(sublayer(h)): the residual, summed in its last pass
-        x, c_attn = attention.forward(h, attn, cfg.n_heads, cfg.causal, head_mask, m.attn, ws, m.attn_out, x)
-        h, c_ln2 = layernorm.forward(x, P[p + "ln2.gamma"], P[p + "ln2.beta"], ws)
-        x, c_ffn = feedforward.forward(h, ffn, cfg.activation, m.ffn, ws, m.ffn_out, x)
+        x, c_attn = attention.forward(h, p.attn, cfg.n_heads, cfg.causal, head_mask, m.attn, ws, m.attn_out, x)
+        h, c_ln2 = layernorm.forward(x, *p.ln2, ws)
+        x, c_ffn = feedforward.forward(h, p.ffn, cfg.activation, m.ffn, ws, m.ffn_out, x)
         return x, BlockCache(c_attn, c_ln1, c_ffn, c_ln2, x, m)
 
     # ---------------------------------------------------------------------------- backward
@@ -206,7 +219,8 @@ class TransformerEncoder:
         Each backward takes its arrays from the workspace its forward had (in its cache), if
         any. grad_out, if given: a flat (P,) array in self.layout's order that every gradient
         is written into; grads are then views of it (the caller's, whatever the workspace)."""
-        grads = {} if grad_out is None else _WrittenInto(self._views_of(grad_out))
+        # by name in model order, each set as its backward has it
+        grads = dict.fromkeys(self.params) if grad_out is None else _WrittenInto(self._views_of(grad_out))
         dx, g = linear.backward(dlogits, cache.head)  # (B, T, C)
         _put(grads, "head.", g)
         if self.cfg.norm_first:
@@ -217,7 +231,7 @@ class TransformerEncoder:
             dx = block(dx, cache.blocks[i], grads, f"layers.{i}.")  # (B, T, C)
         # x = embed[tokens] + PE: the positional table has no parameters, dx flows through
         _put(grads, "", embedding.backward(dx, cache.embedding))
-        return {name: grads[name] for name in self.params}, dx
+        return dict(grads), dx
 
     @staticmethod
     def _block_backward_post(dx, c: BlockCache, grads: dict, p: str):

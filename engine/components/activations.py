@@ -21,10 +21,10 @@ GELU_A = 0.044715
 
 
 @fused
-def relu_pass(xp):
-    def kernel(h, positive, a):  # positive = [h > 0] as 1.0 / 0.0 in h's dtype; a = h * [h > 0]
-        xp.greater(h, 0.0, out=positive)
-        xp.multiply(h, positive, out=a)
+def relu_gradient(xp):
+    def kernel(da, a, dh):  # dh = da * [a > 0]
+        xp.greater(a, 0.0, out=dh)  # [a > 0] as 1.0 / 0.0 in dh's dtype
+        dh *= da
 
     return kernel
 
@@ -64,17 +64,18 @@ def gelu_gradient(xp):
 
 
 def relu_forward(h, ws=None):
-    """a = max(h, 0) = h * [h > 0]. The cache is the mask [h > 0] as 0/1 in h's dtype:
-    multiplying by a same-type mask is the fastest form of both passes in NumPy."""
-    xp = array_module(h)
-    positive, a = (ws or xp).empty(h.shape, h.dtype), (ws or xp).empty(h.shape, h.dtype)
-    relu_pass[xp](h, positive, a)
-    return a, positive
+    """a = max(h, 0). The cache is a itself: a > 0 exactly where h > 0 (a NaN is neither),
+    and a is kept anyway, as the input of the product that follows."""
+    a = np.maximum(h, 0.0, out=ws and ws.empty(h.shape, h.dtype))
+    return a, a
 
 
-def relu_backward(da, positive, ws=None):
-    """dh = da * [h > 0]."""
-    return np.multiply(da, positive, out=ws and ws.empty(da.shape, da.dtype))
+def relu_backward(da, a, ws=None):
+    """dh = da * [h > 0] = da * [a > 0]."""
+    xp = array_module(da)
+    dh = (ws or xp).empty(da.shape, da.dtype)
+    relu_gradient[xp](da, a, dh)
+    return dh
 
 
 def gelu_forward(h, ws=None):

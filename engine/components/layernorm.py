@@ -30,18 +30,15 @@ class LayerNormCache(NamedTuple):
 @fused
 def centre(xp):
     def kernel(x, total, inv_c, xhat):  # x (B, T, C), total (B, T, 1) row sums -> xhat = x - mean
-        xp.subtract(x, total * inv_c, out=xhat)
+        return xp.subtract(x, total * inv_c, out=xhat)  # into xhat, or a new array for None
 
     return kernel
 
 
 @fused
 def inverse_std(xp):
-    def kernel(rstd, inv_c):  # rstd (B, T, 1): the row sums of squares, made 1 / sqrt(var + eps) in place
-        rstd *= inv_c  # biased variance
-        rstd += EPS
-        xp.sqrt(rstd, out=rstd)
-        xp.divide(1.0, rstd, out=rstd)
+    def kernel(sum_sq, inv_c):  # sum_sq (B, T, 1) row sums of squares -> 1 / sqrt(var + eps) (B, T, 1)
+        return 1.0 / xp.sqrt(sum_sq * inv_c + EPS)  # biased variance: sum_sq / C
 
     return kernel
 
@@ -50,8 +47,9 @@ def inverse_std(xp):
 def scale_shift(xp):
     def kernel(xhat, rstd, gamma, beta, y):  # xhat (B, T, C) centred, normalised in place; y = xhat * gamma + beta
         xhat *= rstd
-        xp.multiply(xhat, gamma, out=y)
+        y = xp.multiply(xhat, gamma, out=y)  # into y, or a new array for None
         y += beta
+        return y
 
     return kernel
 
@@ -71,12 +69,10 @@ def forward(x, gamma, beta, ws=None):
     Workspace, or None (components/__init__.py)."""
     xp = array_module(x)
     inv_c = 1.0 / x.shape[-1]  # means as sum * (1/C): NumPy's mean() costs more on small arrays
-    xhat = (ws or xp).empty(x.shape, x.dtype)  # (B, T, C) centred here, normalised in scale_shift
-    centre[xp](x, x.sum(axis=-1, keepdims=True), inv_c, xhat)
-    rstd = xp.einsum("...c,...c->...", xhat, xhat)[..., None]  # (B, T, 1) sums of squares, for now
-    inverse_std[xp](rstd, inv_c)  # (B, T, 1) now 1 / std
-    y = (ws or xp).empty(x.shape, x.dtype)  # (B, T, C)
-    scale_shift[xp](xhat, rstd, gamma, beta, y)
+    # (B, T, C) centred here, normalised in scale_shift
+    xhat = centre[xp](x, x.sum(axis=-1, keepdims=True), inv_c, ws and ws.empty(x.shape, x.dtype))
+    rstd = inverse_std[xp](xp.einsum("...c,...c->...", xhat, xhat)[..., None], inv_c)  # (B, T, 1)
+    y = scale_shift[xp](xhat, rstd, gamma, beta, ws and ws.empty(x.shape, x.dtype))  # (B, T, C)
     return y, LayerNormCache(xhat, rstd, gamma, ws)
 
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
+
 from ..runtime.backend import array_module
 from ..runtime.fused import fused
 
@@ -83,8 +85,7 @@ def backward(dloss, cache: CrossEntropyCache):
     weight = xp.empty((N, 1), cache.probs.dtype)  # (N, 1) dloss / n where the target counts, else 0
     position_weight[xp](cache.counted[:, None], dloss, cache.n, weight)
     dz = (cache.ws or xp).empty((N, V), cache.probs.dtype)  # (N, V)
-    onehot = cache.ws and cache.ws.empty((N, V), dz.dtype)  # scratch
-    softmax_nll_gradient[xp](cache.probs, xp.arange(V), cache.targets[:, None], weight, dz, onehot)
+    softmax_nll_gradient[xp](cache.probs, xp.arange(V), cache.targets[:, None], weight, dz)
     return dz.reshape(cache.shape)
 
 
@@ -122,7 +123,10 @@ def mean_of_counted(xp):
     def kernel(total, n):  # 0-d each -> total / max(n, 1)
         return total / xp.maximum(n, 1)
 
-    return kernel
+    def numpy_form(total, n):  # the same division, in float64, of Python numbers: NumPy's scalars are slower
+        return float(total) / max(int(n), 1)
+
+    return numpy_form if xp is np else kernel
 
 
 @fused
@@ -130,13 +134,22 @@ def position_weight(xp):
     def kernel(counted, dloss, n, weight):  # counted (N, 1) -> weight (N, 1) = [counted] dloss / max(n, 1)
         xp.multiply(counted, dloss / xp.maximum(n, 1), out=weight)  # cast once, to weight's dtype
 
-    return kernel
+    def numpy_form(counted, dloss, n, weight):  # the same, with the scalar division in Python numbers
+        weight[...] = counted  # 1.0 / 0.0
+        weight *= dloss / max(int(n), 1)
+
+    return numpy_form if xp is np else kernel
 
 
 @fused
 def softmax_nll_gradient(xp):
-    def kernel(probs, columns, targets, weight, dz, onehot):  # dz (N, V) = (probs - onehot(targets)) * weight
-        xp.subtract(probs, xp.equal(columns, targets, out=onehot), out=dz)  # onehot: scratch, 1.0 / 0.0
+    def kernel(probs, columns, targets, weight, dz):  # dz (N, V) = (probs - onehot(targets)) * weight
+        xp.subtract(probs, xp.equal(columns, targets), out=dz)  # columns (V,) == targets (N, 1): the onehot
         dz *= weight
 
-    return kernel
+    def numpy_form(probs, columns, targets, weight, dz):  # the same numbers, without the (N, V) comparison
+        dz[...] = probs
+        dz[np.arange(len(dz)), targets[:, 0]] -= 1.0  # the one column a row where onehot is 1
+        dz *= weight
+
+    return numpy_form if xp is np else kernel

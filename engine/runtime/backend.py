@@ -12,6 +12,7 @@ from types import ModuleType
 import numpy as np
 
 DEVICES = ("cpu", "gpu")  # where the engine runs: TrainConfig.device is one of them
+ADD_AT_MAX = 1024  # scatter_add_rows: fewer entries than this are added with np.add.at, not sorted
 
 
 class DeviceError(RuntimeError):
@@ -63,8 +64,10 @@ def scatter_add_rows(index, rows, n_rows: int, ws=None):
 
     index (N,) int, rows (N, C) -> (n_rows, C). This is the embedding's backward pass: a
     token used several times collects the gradient of every place it was used. On the CPU
-    it sorts the rows by index and sums each run with one `add.reduceat` (deterministic and
-    much faster than `np.add.at`); on the GPU CuPy's atomic scatter-add does it in place.
+    it sorts the rows by index and sums each run with one `add.reduceat` (deterministic, and
+    twice as fast as `np.add.at` or more from a thousand entries on), or, for fewer entries
+    than ADD_AT_MAX, where sorting costs more than it saves, adds them with `np.add.at`; on
+    the GPU CuPy's atomic scatter-add does it in place.
     ws: a Workspace (runtime/workspace.py) for out and the sorted rows; None: fresh arrays.
     """
     xp = array_module(rows)
@@ -73,6 +76,9 @@ def scatter_add_rows(index, rows, n_rows: int, ws=None):
         import cupyx
 
         cupyx.scatter_add(out, index, rows)
+        return out
+    if rows.size < ADD_AT_MAX:
+        np.add.at(out, index, rows)  # row by row, in order: deterministic too
         return out
     order = np.argsort(index, kind="stable")  # (N,) rows grouped by token
     sorted_index = index[order]

@@ -28,6 +28,10 @@ between them. A temporary is a scratch argument: an array of the workspace on th
 that the NumPy form writes in place and allocates nothing; None on a GPU, where the kernel
 keeps it in registers (`xp.add(t, 1.0, out=scratch)` makes a new array when scratch is None).
 
+Where the kernel's form is slow in NumPy (a comparison over a whole (N, V) array, say), make(xp)
+may return for numpy a form of its own that computes the same numbers to the bit; the tests
+check both, the NumPy form as it is and the kernel on the CuPy stand-in (tests/engine/fake_cupy.py).
+
 Should cupy.fuse refuse a kernel on some CuPy release, the pass still computes: it runs the
 same definition unfused, one launch an operation, and notes why in FELL_BACK, which
 tests/engine/test_gpu.py asserts is empty on a real GPU.

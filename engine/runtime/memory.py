@@ -6,8 +6,8 @@ N = B*T positions. A float is 4 bytes (float32) or 8 (float64).
 
     parameters and their copies   P * (params, flat gradient, named gradients, optimizer state,
                                        3 step temporaries: the update and squares for the norms)
-    activations kept for backward L * (8 N C + 2 N F + B H T^2)  + 3 N V    (logits, probs, dlogits)
-                                  + L N F with GELU (its tanh, kept)
+    activations kept for backward L * (8 N C + N F + B H T^2)  + 3 N V    (logits, probs, dlogits)
+                                  + 2 L N F with GELU (its input and tanh, kept)
     temporaries of one backward   2 B H T^2 + 2 N F + 4 N C  (+ 3 N F with GELU)
     the workspace, on top         2 N F + 4 N C (+ 3 N F): the training pass's workspace
                                   (workspace.py) keeps a buffer for each shape in use at once,
@@ -67,7 +67,7 @@ def activations(cfg: ModelConfig, B: int) -> int:
     """Floats a forward pass over B sequences keeps for backward."""
     T, C, H, F, V, L = cfg.seq_len, cfg.d_model, cfg.n_heads, cfg.d_ff, cfg.vocab_size, cfg.n_layers
     N = B * T
-    return L * (8 * N * C + 2 * N * F + B * H * T * T + (cfg.activation == "gelu") * N * F) + 3 * N * V
+    return L * (8 * N * C + N * F + B * H * T * T + (cfg.activation == "gelu") * 2 * N * F) + 3 * N * V
 
 
 def backward_temporaries(cfg: ModelConfig, B: int) -> int:

@@ -1,8 +1,9 @@
 """The fused element-wise passes (engine/runtime/fused.py).
 
-On the CPU each pass is the NumPy of its definition, checked here against its formula written
-out in float64 (fused_cases.py); on the CuPy stand-in each is one kernel launch, computing
-what NumPy computes, and refusing (as cupy.fuse does) anything that is not element-wise.
+On the CPU each pass is the NumPy of its definition (or the NumPy form of its own that a few
+passes give, for speed), checked here against its formula written out in float64
+(fused_cases.py); on the CuPy stand-in each is one kernel launch, computing what NumPy
+computes to the bit, and refusing (as cupy.fuse does) anything that is not element-wise.
 Each component then costs the launches counted below. tests/engine/test_gpu.py runs the
 compiled kernels on a real GPU."""
 
