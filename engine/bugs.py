@@ -78,7 +78,7 @@ def embedding_backward_overwrite(dx, cache: embedding.EmbeddingCache):
     xp = array_module(dx)
     C = dx.shape[-1]
     dembed = xp.zeros((cache.vocab_size, C), dtype=dx.dtype)  # (V, C)
-    dembed[cache.tokens.reshape(-1)] = dx.reshape(-1, C)  # right: np.add.at (scatter_add_rows)
+    dembed[cache.tokens.reshape(-1)] = dx.reshape(-1, C)  # right: their sum (scatter_add_rows)
     return {"embed": dembed}
 
 
@@ -131,7 +131,7 @@ BUGS: dict[str, Bug] = {
         "the heads are wider than one (D > 1; 1/sqrt(1) is 1) and a query sees more than one key",
     ),
     "embedding-overwrite": Bug(
-        "the embedding's backward writes dembed[tokens] = dx instead of adding (np.add.at)",
+        "the embedding's backward writes dembed[tokens] = dx instead of adding them up",
         ((embedding, "backward", embedding_backward_overwrite),),
         "a token is used twice in the checked sequences",
     ),

@@ -12,7 +12,7 @@ from types import ModuleType
 import numpy as np
 
 DEVICES = ("cpu", "gpu")  # where the engine runs: TrainConfig.device is one of them
-ADD_AT_MAX = 1024  # scatter_add_rows: fewer entries than this are added with np.add.at, not sorted
+ONE_HOT_MAX_ROWS = 512  # scatter_add_rows: up to this many rows (a vocabulary), one product with a one-hot matrix
 
 
 class DeviceError(RuntimeError):
@@ -63,26 +63,33 @@ def scatter_add_rows(index, rows, n_rows: int, ws=None):
     """out[i] = sum of rows[j] over every j with index[j] == i; out has n_rows rows.
 
     index (N,) int, rows (N, C) -> (n_rows, C). This is the embedding's backward pass: a
-    token used several times collects the gradient of every place it was used. On the CPU
-    it sorts the rows by index and sums each run with one `add.reduceat` (deterministic, and
-    twice as fast as `np.add.at` or more from a thousand entries on), or, for fewer entries
-    than ADD_AT_MAX, where sorting costs more than it saves, adds them with `np.add.at`; on
-    the GPU CuPy's atomic scatter-add does it in place.
-    ws: a Workspace (runtime/workspace.py) for out and the sorted rows; None: fresh arrays.
+    token used several times collects the gradient of every place it was used. On the CPU,
+    for up to ONE_HOT_MAX_ROWS rows (every vocabulary of the tasks here), it is one product:
+    with onehot (n_rows, N) the matrix that has a 1 in row index[j] of each column j,
+        out = onehot @ rows                      (n_rows, N) @ (N, C)
+    (the embedding is x = onehot^T @ embed, and this is that product's weight gradient, as
+    in a linear layer). BLAS makes it the fastest form by far while n_rows is small; past
+    that, the rows are sorted by index and each run summed with one `add.reduceat`, which
+    costs the same whatever n_rows. On the GPU CuPy's atomic scatter-add does it in place.
+    ws: a Workspace (runtime/workspace.py) for out, the one-hot matrix and the sorted rows;
+    None: fresh arrays.
     """
     xp = array_module(rows)
-    out = (ws or xp).zeros((n_rows, rows.shape[1]), rows.dtype)
+    N, C = rows.shape
     if xp is not np:
         import cupyx
 
+        out = xp.zeros((n_rows, C), rows.dtype)
         cupyx.scatter_add(out, index, rows)
         return out
-    if rows.size < ADD_AT_MAX:
-        np.add.at(out, index, rows)  # row by row, in order: deterministic too
-        return out
+    if n_rows <= ONE_HOT_MAX_ROWS:
+        onehot = (ws or np).zeros((n_rows, N), rows.dtype)  # (n_rows, N)
+        onehot[index, np.arange(N)] = 1.0
+        return np.matmul(onehot, rows, out=ws and ws.empty((n_rows, C), rows.dtype))  # (n_rows, C)
+    out = (ws or np).zeros((n_rows, C), rows.dtype)
     order = np.argsort(index, kind="stable")  # (N,) rows grouped by token
     sorted_index = index[order]
-    first = np.empty(len(index), dtype=bool)  # True where a run of equal tokens begins
+    first = np.empty(N, dtype=bool)  # True where a run of equal tokens begins
     first[:1] = True
     np.not_equal(sorted_index[1:], sorted_index[:-1], out=first[1:])
     starts = np.flatnonzero(first)

@@ -9,6 +9,7 @@ N = B*T positions. A float is 4 bytes (float32) or 8 (float64).
     activations kept for backward L * (8 N C + N F + B H T^2)  + 3 N V    (logits, probs, dlogits)
                                   + 2 L N F with GELU (its input and tanh, kept)
     temporaries of one backward   2 B H T^2 + 2 N F + 4 N C  (+ 3 N F with GELU)
+                                  + N V: the embedding's one-hot matrix (N C past 512 tokens)
     the workspace, on top         2 N F + 4 N C (+ 3 N F): the training pass's workspace
                                   (workspace.py) keeps a buffer for each shape in use at once,
                                   where malloc shares freed blocks between the (N, C) and (N, F)
@@ -30,6 +31,7 @@ import numpy as np
 from ..config import ModelConfig
 from ..params import param_shapes
 from ..training.optim import make_optimizer
+from .backend import ONE_HOT_MAX_ROWS
 from .layout import ParamLayout
 
 EVAL_BATCH = 256  # sequences per forward pass when evaluating...
@@ -71,10 +73,11 @@ def activations(cfg: ModelConfig, B: int) -> int:
 
 
 def backward_temporaries(cfg: ModelConfig, B: int) -> int:
-    """Floats one layer's backward pass allocates on top of the activations."""
-    T, C, H, F = cfg.seq_len, cfg.d_model, cfg.n_heads, cfg.d_ff
+    """Floats one layer's backward pass allocates on top of the activations, and the embedding's."""
+    T, C, H, F, V = cfg.seq_len, cfg.d_model, cfg.n_heads, cfg.d_ff, cfg.vocab_size
     N = B * T
-    return 2 * B * H * T * T + 2 * N * F + 4 * N * C + (cfg.activation == "gelu") * 3 * N * F
+    embedding = N * V if V <= ONE_HOT_MAX_ROWS else N * C  # its one-hot matrix, or the sorted rows
+    return 2 * B * H * T * T + 2 * N * F + 4 * N * C + (cfg.activation == "gelu") * 3 * N * F + embedding
 
 
 def workspace_extra(cfg: ModelConfig, B: int) -> int:

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from engine.components import activations, attention, embedding, feedforward, layernorm, linear, loss
+from engine.runtime import backend
+from engine.runtime.workspace import Workspace
 
 from .gradients import assert_gradients, random_upstream
 
@@ -117,6 +119,23 @@ def test_embedding_scatters_repeated_tokens():
     f = random_upstream(lambda: embedding.forward(tokens, embed)[0], dx)
     assert_gradients(f, {"embed": (embed, g["embed"])})
     assert np.all(g["embed"][2] == 0) and np.all(g["embed"][4] == 0)
+
+
+@pytest.mark.parametrize("vocab", [5, backend.ONE_HOT_MAX_ROWS, backend.ONE_HOT_MAX_ROWS + 8])  # one-hot product, sort
+@pytest.mark.parametrize("with_workspace", [False, True])
+def test_the_embedding_gradient_sums_each_tokens_rows_either_way(vocab, with_workspace):
+    rng = np.random.default_rng(vocab)
+    tokens = rng.integers(0, vocab, (6, 50))
+    tokens[0, :3] = vocab - 1  # the last row repeated; most rows of a large vocabulary unused
+    dx = rng.standard_normal((6, 50, 4)).astype(np.float32)
+    ws = Workspace().start() if with_workspace else None
+    got = backend.scatter_add_rows(tokens.reshape(-1), dx.reshape(-1, 4), vocab, ws)
+    expected = np.zeros((vocab, 4))
+    for token, row in zip(tokens.reshape(-1), dx.reshape(-1, 4)):
+        expected[token] += row  # one position at a time, in float64
+    assert got.shape == (vocab, 4) and got.dtype == np.float32
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
+    assert np.all(got[np.setdiff1d(np.arange(vocab), tokens)] == 0)  # an unused token gets exactly 0
 
 
 def test_embedding_rejects_tokens_outside_the_vocabulary():
