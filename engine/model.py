@@ -54,7 +54,9 @@ NO_MASKS = BlockMasks(None, None, None, None)  # dropout off: every site passes 
 
 
 class BlockParams(NamedTuple):
-    """One block's parameters, as its components take them: views of the model's flat array."""
+    """One block's parameters, as its components take them: views of the model's flat array,
+    grouped once, when the model is made. Change a parameter by writing into it
+    (model.params[name][...] = value); a new array put under its name would not be seen."""
 
     attn: dict  # the local names of ATTN -> (C, C) or (C,)
     ln1: tuple  # (gamma, beta), (C,) each
@@ -277,7 +279,8 @@ class TransformerEncoder:
 
     def forward_backward(self, tokens, targets, dropout=None, grad_out=None):
         """The trainer's loss_and_grads, for tokens and targets checked once before: nothing
-        is checked and nothing leaves the device. -> (loss: 0-d array, grads, logits (B, T, V)).
+        is checked and nothing leaves the device. -> (loss, grads, logits (B, T, V)); the loss is
+        a 0-d array on a GPU, a Python float on the CPU.
 
         grad_out: a flat (P,) array in self.layout's order (the trainer's gradient vector) that
         every gradient is written into, each as soon as its backward has it; grads are then

@@ -22,7 +22,7 @@ class DeadUnits:
     def add(self, cache, rows=slice(None)) -> None:
         """A forward pass's cache (of a ReLU model), for the sequences `rows` of its batch."""
         # the ReLU's cache is its output max(h, 0) (N, T, F): a unit is alive where it is positive somewhere
-        alive = [to_numpy(block.ffn.act[rows]).max(axis=(0, 1)) > 0 for block in cache.blocks]
+        alive = [(to_numpy(block.ffn.act[rows]) > 0).any(axis=(0, 1)) for block in cache.blocks]
         self.alive = alive if self.alive is None else [a | b for a, b in zip(self.alive, alive)]
 
     def shares(self) -> list[float]:

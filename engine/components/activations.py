@@ -2,9 +2,10 @@
 
 Each is a pure pair: forward(h) -> (a, cache), backward(da, cache) -> dh. Any shape.
 Each takes ws too, the training pass's Workspace, or None (components/__init__.py). Each pass
-is one fused kernel on a GPU (runtime/fused.py); on the CPU, GELU's formulas are computed a
-product or a sum at a time, in place, in the order the formula reads, with the temporaries it
-needs passed in as scratch (None: NumPy allocates them; on a GPU they stay in registers).
+is one kernel on a GPU: ReLU's forward one `maximum`, the others fused (runtime/fused.py).
+On the CPU, GELU's formulas are computed a product or a sum at a time, in place, in the
+order the formula reads, with the temporaries it needs passed in as scratch (None: NumPy
+allocates them; on a GPU they stay in registers).
 """
 
 from __future__ import annotations

@@ -59,8 +59,9 @@ def forward(logits, targets, ws=None):
 
 
 def mean_loss(logits, targets, ws=None):
-    """logits (B, T, V), targets (B, T) int, not checked -> (loss: 0-d array, cache); no
-    transfer to the host. A batch with no counted position has loss 0 and gradient 0.
+    """logits (B, T, V), targets (B, T) int, not checked -> (loss, cache): on a GPU the loss is
+    a 0-d float64 array, and nothing goes to the host; on the CPU a Python float. A batch
+    with no counted position has loss 0 and gradient 0.
     ws: the training pass's Workspace, or None (components/__init__.py)."""
     xp = array_module(logits)
     V = logits.shape[-1]
@@ -72,7 +73,7 @@ def mean_loss(logits, targets, ws=None):
     shifted, exp = shift_and_exp[xp](z, z.max(axis=-1, keepdims=True), *into)  # (N, V) each: row max 0, exp in (0, 1]
     sumexp = exp.sum(axis=-1, keepdims=True)  # (N, 1), >= 1
     nll = target_nll[xp](shifted[xp.arange(safe.shape[0]), safe], sumexp[:, 0], counted)  # (N,) 0 where ignored
-    loss = mean_of_counted[xp](nll.sum(), n)  # 0-d; the int count makes it float64
+    loss = mean_of_counted[xp](nll.sum(), n)  # float64: the int count makes it so
     probs = exp  # (N, V), normalised in place:
     probs /= sumexp
     return loss, CrossEntropyCache(probs, safe, counted, n, logits.shape, ws)
@@ -126,7 +127,7 @@ def mean_of_counted(xp):
     def numpy_form(total, n):  # the same division, in float64, of Python numbers: NumPy's scalars are slower
         return float(total) / max(int(n), 1)
 
-    return numpy_form if xp is np else kernel
+    return numpy_form if xp is np else kernel  # NumPy's own form of the same numbers (runtime/fused.py)
 
 
 @fused
@@ -136,7 +137,7 @@ def position_weight(xp):
 
     def numpy_form(counted, dloss, n, weight):  # the same, with the scalar division in Python numbers
         weight[...] = counted  # 1.0 / 0.0
-        weight *= dloss / max(int(n), 1)
+        weight *= float(dloss) / max(int(n), 1)
 
     return numpy_form if xp is np else kernel
 

@@ -12,7 +12,7 @@ from types import ModuleType
 import numpy as np
 
 DEVICES = ("cpu", "gpu")  # where the engine runs: TrainConfig.device is one of them
-ONE_HOT_MAX_ROWS = 512  # scatter_add_rows: up to this many rows (a vocabulary), one product with a one-hot matrix
+ONE_HOT_MAX_ROWS = 128  # scatter_add_rows: up to this many rows (a vocabulary), or up to C, one one-hot product
 
 
 class DeviceError(RuntimeError):
@@ -64,13 +64,14 @@ def scatter_add_rows(index, rows, n_rows: int, ws=None):
 
     index (N,) int, rows (N, C) -> (n_rows, C). This is the embedding's backward pass: a
     token used several times collects the gradient of every place it was used. On the CPU,
-    for up to ONE_HOT_MAX_ROWS rows (every vocabulary of the tasks here), it is one product:
-    with onehot (n_rows, N) the matrix that has a 1 in row index[j] of each column j,
+    where uses_one_hot(n_rows, C), it is one product: with onehot (n_rows, N) the matrix that
+    has a 1 in row index[j] of each column j,
         out = onehot @ rows                      (n_rows, N) @ (N, C)
     (the embedding is x = onehot^T @ embed, and this is that product's weight gradient, as
-    in a linear layer). BLAS makes it the fastest form by far while n_rows is small; past
-    that, the rows are sorted by index and each run summed with one `add.reduceat`, which
-    costs the same whatever n_rows. On the GPU CuPy's atomic scatter-add does it in place.
+    in a linear layer). Otherwise the rows are sorted by index and each run summed with one
+    `add.reduceat`. On the GPU CuPy's atomic scatter-add does it in place. A row of rows that
+    is not finite spoils every row of the product's out (0 * inf is NaN), only its own row of
+    the others': a step with such a gradient is refused either way (training/figures.py).
     ws: a Workspace (runtime/workspace.py) for out, the one-hot matrix and the sorted rows;
     None: fresh arrays.
     """
@@ -82,7 +83,7 @@ def scatter_add_rows(index, rows, n_rows: int, ws=None):
         out = xp.zeros((n_rows, C), rows.dtype)
         cupyx.scatter_add(out, index, rows)
         return out
-    if n_rows <= ONE_HOT_MAX_ROWS:
+    if uses_one_hot(n_rows, C):
         onehot = (ws or np).zeros((n_rows, N), rows.dtype)  # (n_rows, N)
         onehot[index, np.arange(N)] = 1.0
         return np.matmul(onehot, rows, out=ws and ws.empty((n_rows, C), rows.dtype))  # (n_rows, C)
@@ -96,3 +97,14 @@ def scatter_add_rows(index, rows, n_rows: int, ws=None):
     sorted_rows = rows.take(order, axis=0, mode="wrap", out=ws and ws.empty(rows.shape, rows.dtype))  # rows[order]
     out[sorted_index[starts]] = np.add.reduceat(sorted_rows, starts, axis=0)
     return out
+
+
+def uses_one_hot(n_rows: int, width: int) -> bool:
+    """Whether scatter_add_rows sums into n_rows rows of `width` entries with a one-hot product
+    on the CPU. The product does n_rows multiply-adds for each entry of rows, the sort about
+    one and its share of sorting; BLAS makes up for that while n_rows is small, and more so
+    the wider the rows. Measured on a 2-core x86_64 (benchmarks/README.md): the product is 1.7
+    to 3 times as fast up to 128 rows (widths 32 to 256), and 1.5 times up to as many rows as
+    the width (256 of 256, 512 of 512); the sort is as fast or faster at 256 rows of 32 or 64
+    and at 512 rows of 64 or 256."""
+    return n_rows <= max(ONE_HOT_MAX_ROWS, width)

@@ -9,12 +9,13 @@ N = B*T positions. A float is 4 bytes (float32) or 8 (float64).
     activations kept for backward L * (8 N C + N F + B H T^2)  + 3 N V    (logits, probs, dlogits)
                                   + 2 L N F with GELU (its input and tanh, kept)
     temporaries of one backward   2 B H T^2 + 2 N F + 4 N C  (+ 3 N F with GELU)
-                                  + N V: the embedding's one-hot matrix (N C past 512 tokens)
+                                  + N V: the embedding's one-hot matrix (N C where it sorts instead)
     the workspace, on top         2 N F + 4 N C (+ 3 N F): the training pass's workspace
                                   (workspace.py) keeps a buffer for each shape in use at once,
                                   where malloc shares freed blocks between the (N, C) and (N, F)
                                   temporaries; measured, it holds about one more set of them
     with dropout, on top          L * (B H T^2 + 2 N C + N F) masks kept, and 2 B H T^2 in backward
+                                  + L N F with ReLU (the dropped activations, beside its output)
 
 Evaluation runs forward passes of eval_batch_size(T) sequences (at most EVAL_BATCH, at most
 EVAL_POSITIONS positions), with the same activations; the peak is the larger of a training
@@ -31,7 +32,7 @@ import numpy as np
 from ..config import ModelConfig
 from ..params import param_shapes
 from ..training.optim import make_optimizer
-from .backend import ONE_HOT_MAX_ROWS
+from .backend import uses_one_hot
 from .layout import ParamLayout
 
 EVAL_BATCH = 256  # sequences per forward pass when evaluating...
@@ -76,7 +77,7 @@ def backward_temporaries(cfg: ModelConfig, B: int) -> int:
     """Floats one layer's backward pass allocates on top of the activations, and the embedding's."""
     T, C, H, F, V = cfg.seq_len, cfg.d_model, cfg.n_heads, cfg.d_ff, cfg.vocab_size
     N = B * T
-    embedding = N * V if V <= ONE_HOT_MAX_ROWS else N * C  # its one-hot matrix, or the sorted rows
+    embedding = N * V if uses_one_hot(V, C) else N * C  # its one-hot matrix, or the sorted rows
     return 2 * B * H * T * T + 2 * N * F + 4 * N * C + (cfg.activation == "gelu") * 3 * N * F + embedding
 
 
@@ -89,11 +90,14 @@ def workspace_extra(cfg: ModelConfig, B: int) -> int:
 
 
 def dropout_floats(cfg: ModelConfig, B: int) -> int:
-    """Floats dropout adds to a training step over B sequences: the masks kept for backward,
-    and the dropped attention weights recomputed and masked in backward."""
+    """Floats dropout adds to a training step over B sequences: the masks kept for backward;
+    with ReLU, the dropped activations as well (the next product's input, while ReLU keeps
+    its own output; GELU keeps its input instead); and the dropped attention weights
+    recomputed and masked in backward."""
     T, C, H, F, L = cfg.seq_len, cfg.d_model, cfg.n_heads, cfg.d_ff, cfg.n_layers
     N = B * T
-    return L * (B * H * T * T + 2 * N * C + N * F) + 2 * B * H * T * T
+    ffn = (2 if cfg.activation == "relu" else 1) * N * F
+    return L * (B * H * T * T + 2 * N * C + ffn) + 2 * B * H * T * T
 
 
 def available_bytes() -> int | None:

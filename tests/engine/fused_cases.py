@@ -93,6 +93,8 @@ def cases(dtype: str, seed: int = 0) -> list[Case]:
              lambda total, n: [total], returns=True, float64_result=True),  # no position counts: no division by 0
         Case("position_weight", [counted[:, None], 1.0, np.asarray(counted.sum()), empty(N, 1)], [3],
              lambda c, d, n, w: [np.where(c, 1.0 / n, 0.0)]),
+        Case("position_weight", [counted[:, None], np.float64(counted.sum()), np.asarray(counted.sum()), empty(N, 1)],
+             [3], lambda c, d, n, w: [np.where(c, 1.0, 0.0)]),  # dloss n, as engine/bugs.py passes: no mean
         Case("softmax_nll_gradient", [probs, np.arange(V), np.where(counted, targets, 0)[:, None], normal(N, 1),
                                       empty(N, V)], [4],
              lambda p, cols, t, w, dz: [(p - (cols == t)) * w]),

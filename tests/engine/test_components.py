@@ -121,21 +121,31 @@ def test_embedding_scatters_repeated_tokens():
     assert np.all(g["embed"][2] == 0) and np.all(g["embed"][4] == 0)
 
 
-@pytest.mark.parametrize("vocab", [5, backend.ONE_HOT_MAX_ROWS, backend.ONE_HOT_MAX_ROWS + 8])  # one-hot product, sort
-@pytest.mark.parametrize("with_workspace", [False, True])
-def test_the_embedding_gradient_sums_each_tokens_rows_either_way(vocab, with_workspace):
+@pytest.mark.parametrize(
+    "vocab, width, one_hot",
+    [(5, 4, True), (backend.ONE_HOT_MAX_ROWS, 4, True), (backend.ONE_HOT_MAX_ROWS + 8, 4, False),
+     (200, 256, True), (300, 256, False)],
+)  # fmt: skip
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_embedding_gradient_sums_each_tokens_rows_either_way(vocab, width, one_hot, dtype):
+    assert backend.uses_one_hot(vocab, width) == one_hot  # the cases take both ways
     rng = np.random.default_rng(vocab)
     tokens = rng.integers(0, vocab, (6, 50))
     tokens[0, :3] = vocab - 1  # the last row repeated; most rows of a large vocabulary unused
-    dx = rng.standard_normal((6, 50, 4)).astype(np.float32)
-    ws = Workspace().start() if with_workspace else None
-    got = backend.scatter_add_rows(tokens.reshape(-1), dx.reshape(-1, 4), vocab, ws)
-    expected = np.zeros((vocab, 4))
-    for token, row in zip(tokens.reshape(-1), dx.reshape(-1, 4)):
+    dx = rng.standard_normal((6, 50, width)).astype(dtype)
+    expected = np.zeros((vocab, width))
+    for token, row in zip(tokens.reshape(-1), dx.reshape(-1, width)):
         expected[token] += row  # one position at a time, in float64
-    assert got.shape == (vocab, 4) and got.dtype == np.float32
-    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
-    assert np.all(got[np.setdiff1d(np.arange(vocab), tokens)] == 0)  # an unused token gets exactly 0
+    unused = np.setdiff1d(np.arange(vocab), tokens)
+    for ws in (None, Workspace()):
+        kept = []
+        for _ in range(2):  # with a workspace, the second call must not write over the first's result
+            got = backend.scatter_add_rows(tokens.reshape(-1), dx.reshape(-1, width), vocab, ws and ws.start())
+            kept.append(got)
+        for got in kept:
+            assert got.shape == (vocab, width) and got.dtype == np.dtype(dtype)
+            np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+            assert np.all(got[unused] == 0)  # an unused token gets exactly 0
 
 
 def test_embedding_rejects_tokens_outside_the_vocabulary():

@@ -2,7 +2,7 @@
 that are zero by design or small, and at ReLU kinks; and still failing a gradient wrong by
 0.1% in one entry. Each hard case the check must pass comes with a test that it fails
 there when the gradient is wrong (or, for kinks, that the case is hard: without the ReLU
-masks the same comparison fails)."""
+on/off pattern the same comparison fails)."""
 
 import numpy as np
 import pytest
@@ -157,8 +157,8 @@ def unit_near_its_kink(offset: float):
 
 
 def test_a_step_across_a_kink_is_redone_smaller():
-    """The unit sits 3e-6 from its kink, inside the 1e-5 step: without the ReLU masks the
-    same comparison fails by percent; with them every entry is checked and passes."""
+    """The unit sits 3e-6 from its kink, inside the 1e-5 step: without the ReLU on/off pattern
+    the same comparison fails by percent; with it every entry is checked and passes."""
     model, tokens, targets = unit_near_its_kink(3e-6)
     names = ("layers.0.ffn.b1", "layers.0.ffn.w1", "layers.0.ln1.gamma", "head.w")
     m = TransformerEncoder(model.cfg, params=model.params_numpy())
