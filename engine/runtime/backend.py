@@ -69,9 +69,9 @@ def scatter_add_rows(index, rows, n_rows: int, ws=None):
         out = onehot @ rows                      (n_rows, N) @ (N, C)
     (the embedding is x = onehot^T @ embed, and this is that product's weight gradient, as
     in a linear layer). Otherwise the rows are sorted by index and each run summed with one
-    `add.reduceat`. On the GPU CuPy's atomic scatter-add does it in place. A row of rows that
-    is not finite spoils every row of the product's out (0 * inf is NaN), only its own row of
-    the others': a step with such a gradient is refused either way (training/figures.py).
+    `add.reduceat`. On the GPU CuPy's atomic scatter-add does it in place. A row that is not
+    finite spoils every row of out in the product (0 * inf is NaN), only its token's row in
+    the other two ways: a step with such a gradient is refused either way (training/figures.py).
     ws: a Workspace (runtime/workspace.py) for out, the one-hot matrix and the sorted rows;
     None: fresh arrays.
     """
