@@ -22,7 +22,6 @@ feed-forward before each residual add (PyTorch's dropout1 and dropout2):
 
 from __future__ import annotations
 
-import threading
 from typing import NamedTuple
 
 import numpy as np
@@ -34,10 +33,9 @@ from .config import ModelConfig
 from .params import init_params, param_shapes
 from .runtime.backend import get_backend, to_numpy
 from .runtime.layout import ParamLayout
-from .runtime.workspace import Workspace
+from .runtime.workspace import ThreadWorkspaces
 
 ATTN = ("wq", "bq", "wk", "bk", "wv", "bv", "wo", "bo")
-WORKSPACE_MIN_BYTES = 16 * 2**10  # a training pass whose arrays are all smaller takes fresh ones
 FFN = ("w1", "b1", "w2", "b2")
 
 
@@ -106,11 +104,7 @@ class TransformerEncoder:
             view[...] = value
         self.block_params = [self._block_params(f"layers.{i}.") for i in range(cfg.n_layers)]  # grouped once
         self.pe = self.xp.asarray(sinusoidal(cfg.seq_len, cfg.d_model, cfg.dtype))  # (seq_len, C)
-        # the training path's arrays, reused from step to step: one Workspace a thread (runtime/workspace.py)
-        self._local = threading.local()
-        itemsize = np.dtype(cfg.dtype).itemsize
-        self._row_bytes = max(cfg.d_model, cfg.d_ff, cfg.vocab_size) * itemsize  # a position's widest row
-        self._heads_bytes = cfg.n_heads * itemsize  # a position's attention weights, per key
+        self.workspaces = ThreadWorkspaces(cfg, self.xp)  # the training path's arrays, reused from step to step
         self._grad_views: tuple = (None, None)  # (the last grad_out, its named views)
 
     @property
@@ -271,7 +265,7 @@ class TransformerEncoder:
         dropout: a mask source, as in forward (training only). The grads are the caller's to
         keep: a later call never writes over an array anyone holds (runtime/workspace.py)."""
         tokens = self._tokens(tokens)
-        ws = self._training_workspace(tokens)
+        ws = self.workspaces.for_pass(*tokens.shape)
         logits, cache = self.forward(tokens, dropout=dropout, ws=ws)
         value, c_loss = loss.forward(logits, self.xp.asarray(targets), ws)  # checks the targets
         grads, _ = self.backward(loss.backward(1.0, c_loss), cache)
@@ -287,31 +281,16 @@ class TransformerEncoder:
         views of it. The logits and (without grad_out) the grads are arrays of the model's
         workspace, the caller's for as long as it holds them, as in loss_and_grads."""
         tokens = self._tokens(tokens)
-        ws = self._training_workspace(tokens)
+        ws = self.workspaces.for_pass(*tokens.shape)
         logits, cache = self.forward(tokens, dropout=dropout, validate=False, ws=ws)
         value, c_loss = loss.mean_loss(logits, self.xp.asarray(targets), ws)
         grads, _ = self.backward(loss.backward(1.0, c_loss), cache, grad_out)
         return value, grads, logits
 
     # -------------------------------------------------------------------------- workspace
-    def _training_workspace(self, tokens):
-        """This thread's workspace, begun afresh for a training pass over tokens (B, T); None
-        (fresh arrays) on the GPU, where CuPy's memory pool reuses device memory itself, and for
-        a pass whose arrays are all smaller than WORKSPACE_MIN_BYTES: malloc serves those from
-        its free lists without a page fault, faster than the workspace's look-ups. One a
-        thread, so that two threads' passes never look at each other's buffers."""
-        B, T = tokens.shape  # the widest arrays: (B*T, max(C, F, V)) and (B, H, T, T)
-        if self.xp is not np or B * T * max(self._row_bytes, T * self._heads_bytes) < WORKSPACE_MIN_BYTES:
-            return None
-        ws = getattr(self._local, "workspace", None)
-        if ws is None:
-            ws = self._local.workspace = Workspace()
-        return ws.start()
-
     def release_workspace(self) -> None:
-        """Let this thread's workspace go (its memory goes back once nothing refers to its
-        buffers); the next training pass allocates afresh."""
-        self._local.__dict__.pop("workspace", None)
+        """Let this thread's workspace go; the next training pass allocates afresh."""
+        self.workspaces.release()
 
     def _views_of(self, grad_out) -> dict:
         """self.layout.views(grad_out), kept for the trainer's gradient vector, which comes back every step."""

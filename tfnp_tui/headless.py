@@ -120,11 +120,10 @@ def train(trainer: Trainer, console: Console, metrics: MetricsLog | None,
                                 epoch=trainer.epoch + 1, epochs=epochs, loss="-")  # fmt: skip
         shown = 0.0
         while not trainer.finished:
-            due = time.perf_counter() - shown > REFRESH_SECONDS or trainer.step_count + 1 >= trainer.total_steps
-            report = trainer.step(report=due)  # the others bring nothing back from a GPU
+            due = time.perf_counter() - shown > REFRESH_SECONDS
+            report = trainer.step(report=due)  # the others bring nothing back from a GPU; an epoch's last step reports
             if report is None:
                 continue
-            now = time.perf_counter()
             if report.epoch_report is not None:
                 last = report.epoch_report
                 progress.console.print(epoch_line(last, epochs))
@@ -134,9 +133,8 @@ def train(trainer: Trainer, console: Console, metrics: MetricsLog | None,
                     best.write(checkpoint.contents(trainer), (0, last.epoch))
                 if last.out_of_patience:
                     break
-            if due or report.epoch_report is not None:
-                progress.update(bar, completed=report.step, epoch=min(report.epoch, epochs), loss=f"{report.loss:.4f}")
-                shown = now
+            progress.update(bar, completed=report.step, epoch=min(report.epoch, epochs), loss=f"{report.loss:.4f}")
+            shown = time.perf_counter()
     return last
 
 

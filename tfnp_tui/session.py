@@ -140,7 +140,7 @@ class TrainingSession(SessionInstruments):
             previous.join()  # a quick pause-and-run: the old thread finishes its step first
         generation, trainer = self.generation, self.trainer
         stop_when_finished = mode == "run" and not trainer.finished
-        losses, epochs, last_post, report = [], [], 0.0, None
+        losses, epochs, last_post = [], [], 0.0
         try:
             while not stop.is_set():
                 with kept_clean(0.05) as clean:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..runtime.backend import to_numpy
+from ..runtime.host import fetch
 
 
 class DeadUnits:
@@ -22,7 +22,7 @@ class DeadUnits:
     def add(self, cache, rows=slice(None)) -> None:
         """A forward pass's cache (of a ReLU model), for the sequences `rows` of its batch."""
         # the ReLU's cache is its output max(h, 0) (N, T, F): a unit is alive where it is positive somewhere
-        alive = [(to_numpy(block.ffn.act[rows]) > 0).any(axis=(0, 1)) for block in cache.blocks]
+        alive = fetch(*[(block.ffn.act[rows] > 0).any(axis=(0, 1)) for block in cache.blocks])  # one transfer
         self.alive = alive if self.alive is None else [a | b for a, b in zip(self.alive, alive)]
 
     def shares(self) -> list[float]:

@@ -31,8 +31,7 @@ class AttentionCache(NamedTuple):
     k: object  # (B, H, T, D)
     v: object  # (B, H, T, D)
     probs: object  # (B, H, T, T) attention weights, rows sum to 1
-    heads2d: object  # (B*T, C) concat_h(a v), input to the output projection
-    wo: object  # (C, C)
+    out: linear.LinearCache  # the output projection's: concat_h(a v) (B*T, C) and wo (C, C)
     drop: object = None  # (B, H, T, T) dropout mask on the weights (0 or 1/(1-p)); None when dropout is off
     ws: object = None  # the Workspace backward takes its arrays from; None: fresh ones
 
@@ -119,10 +118,9 @@ def forward(x, p: dict, n_heads: int, causal: bool, head_mask=None, drop=None, w
     xp.matmul(weights, v, out=heads.transpose(0, 2, 1, 3))  # (B, H, T, D) a v, written in place
     if head_mask is not None:
         heads *= head_mask[:, None, :, None]  # (B, 1, H, 1): wo never sees a knocked-out head
-    heads2d = heads.reshape(B * T, C)  # (B*T, C) heads side by side
-    y, _ = linear.forward(heads.reshape(B, T, C), p["wo"], p["bo"], ws, out_mask, residual)  # (B, T, C) heads @ wo + bo
-    cache = AttentionCache(x2d, wqkv, q, k, v, probs, heads2d, p["wo"], drop, ws)
-    return y, cache
+    # (B, T, C) heads @ wo + bo, heads side by side: concat_h(a v)
+    y, c_out = linear.forward(heads.reshape(B, T, C), p["wo"], p["bo"], ws, out_mask, residual)
+    return y, AttentionCache(x2d, wqkv, q, k, v, probs, c_out, drop, ws)
 
 
 def by_position(ws, B: int, H: int, T: int, D: int, dtype):
@@ -138,11 +136,7 @@ def backward(dy, cache: AttentionCache):
     ws = cache.ws
     B, H, T, D = cache.q.shape
     C = H * D
-    dy2d = dy.reshape(B * T, C)
-    # output projection
-    dwo = xp.matmul(cache.heads2d.T, dy2d, out=ws and ws.empty((C, C), dy.dtype))  # (C, C) heads^T dy
-    dbo = dy2d.sum(axis=0)  # (C,)
-    dheads = xp.matmul(dy2d, cache.wo.T, out=ws and ws.empty((B * T, C), dy.dtype))  # (B*T, C) dy wo^T
+    dheads, g_out = linear.backward(dy, cache.out)  # (B, T, C) through the output projection
     dheads = dheads.reshape(B, T, H, D).transpose(0, 2, 1, 3)  # (B, H, T, D)
     # [dq | dk | dv] go straight into one buffer laid out as the forward's qkv
     dqkv = (ws or xp).empty((B, T, 3, H, D), dy.dtype)
@@ -166,6 +160,6 @@ def backward(dy, cache: AttentionCache):
     grads = {
         "wq": dwqkv[:, :C], "wk": dwqkv[:, C:2 * C], "wv": dwqkv[:, 2 * C:],
         "bq": dbqkv[:C], "bk": dbqkv[C:2 * C], "bv": dbqkv[2 * C:],
-        "wo": dwo, "bo": dbo,
+        "wo": g_out["w"], "bo": g_out["b"],
     }  # fmt: skip
     return dx.reshape(B, T, C), grads

@@ -41,10 +41,7 @@ def forward(x, w, b, ws=None, mask=None, residual=None):
     x2d = x.reshape(-1, x.shape[-1])  # (N, I)
     y = xp.matmul(x2d, w, out=ws and ws.empty((x2d.shape[0], w.shape[1]), x.dtype))  # (N, O) x @ w
     y = y.reshape(*x.shape[:-1], w.shape[1])  # (..., O)
-    if mask is None and residual is None:
-        y += b
-    else:
-        bias_mask_residual[xp](y, b, mask, residual)
+    bias_mask_residual[xp](y, b, mask, residual)  # y += b, and the mask and the residual if given
     return y, LinearCache(x2d, w, ws)
 
 

@@ -26,17 +26,20 @@ allocated; otherwise it takes the newest free buffer with as many entries of its
 view of it in the shape asked for, when that differs), or a new one. Buffers start on a cache
 line (aligned_empty), which makes element-wise passes faster than on NumPy's own arrays.
 
-Who uses one: TransformerEncoder's training path (forward_backward, loss_and_grads), one
-workspace a thread, on the CPU, for passes with arrays of WORKSPACE_MIN_BYTES or more (model.py).
-The GPU has none: CuPy's memory pool already keeps freed device memory.
+Who uses one: TransformerEncoder's training path (forward_backward, loss_and_grads), through
+its ThreadWorkspaces: one workspace a thread, on the CPU, for passes with arrays of
+WORKSPACE_MIN_BYTES or more. The GPU has none: CuPy's memory pool already keeps freed device memory.
 """
 
 from __future__ import annotations
 
 import math
 import sys
+import threading
 
 import numpy as np
+
+WORKSPACE_MIN_BYTES = 16 * 2**10  # a training pass whose arrays are all smaller takes fresh ones
 
 CACHE_LINE = 64  # bytes
 
@@ -102,14 +105,40 @@ class Workspace:
         free = sys.getrefcount(self.buffers[i]) <= self._own_refs
         return free and self.buffers[i].size == size and self.buffers[i].dtype == dtype
 
-    @property
-    def nbytes(self) -> int:
-        """Bytes held."""
-        return sum(b.nbytes for b in self.buffers)
 
-    def clear(self) -> None:
-        """Let every buffer go (the next pass allocates afresh)."""
-        self.buffers, self.plan, self.taken = [], [], 0
+class ThreadWorkspaces:
+    """The workspace a model's training pass writes into: one a thread, so that two threads'
+    passes never look at each other's buffers.
+
+    workspaces = ThreadWorkspaces(cfg, xp)
+    ws = workspaces.for_pass(B, T)    # a Workspace, begun afresh, or None: fresh arrays
+    """
+
+    def __init__(self, cfg, xp) -> None:
+        self.on_host = xp is np
+        itemsize = np.dtype(cfg.dtype).itemsize
+        self.row_bytes = max(cfg.d_model, cfg.d_ff, cfg.vocab_size) * itemsize  # a position's widest row
+        self.heads_bytes = cfg.n_heads * itemsize  # a position's attention weights, per key
+        self.local = threading.local()
+
+    def for_pass(self, B: int, T: int) -> Workspace | None:
+        """This thread's workspace, begun afresh for a training pass over B sequences of T
+        tokens; None (fresh arrays) on the GPU, where CuPy's memory pool reuses device memory
+        itself, and for a pass whose arrays are all smaller than WORKSPACE_MIN_BYTES: malloc
+        serves those from its free lists without a page fault, faster than the workspace's
+        look-ups."""
+        widest = B * T * max(self.row_bytes, T * self.heads_bytes)  # (B*T, max(C, F, V)) or (B, H, T, T)
+        if not self.on_host or widest < WORKSPACE_MIN_BYTES:
+            return None
+        ws = getattr(self.local, "workspace", None)
+        if ws is None:
+            ws = self.local.workspace = Workspace()
+        return ws.start()
+
+    def release(self) -> None:
+        """Let this thread's workspace go (its memory goes back once nothing refers to its
+        buffers); the next training pass allocates afresh."""
+        self.local.__dict__.pop("workspace", None)
 
 
 def aligned_empty(shape: tuple[int, ...], dtype) -> np.ndarray:

@@ -6,6 +6,8 @@ evaluation, however many batches it takes."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..components import loss as cross_entropy
 from ..components.embedding import check_tokens
 from ..components.loss import IGNORE, check_targets
@@ -47,14 +49,24 @@ class Tally:
         return loss_sum / max(counted, 1), right / max(counted, 1)
 
 
+def checked_on_device(model, tokens: np.ndarray, targets: np.ndarray):
+    """(tokens, targets) (N, T) checked once, here on the host, and copied to the model's
+    device once: the passes over them check nothing (a check on a GPU is a transfer back)."""
+    check_tokens(tokens, model.cfg.vocab_size)
+    check_targets(targets, (*tokens.shape, model.cfg.vocab_size))
+    return model.xp.asarray(tokens), model.xp.asarray(targets)
+
+
 def evaluate(model, tokens, targets, knockout: tuple[int, int] | None = None) -> tuple[float, float]:
     """tokens, targets (N, T) on the host -> mean loss and accuracy over the counted
     positions, in forward passes of eval_batch_size(T) sequences. knockout: (layer, head),
     0-based. The ids are checked here once; the sequences go to the device once."""
-    check_tokens(tokens, model.cfg.vocab_size)
-    check_targets(targets, (*tokens.shape, model.cfg.vocab_size))
+    return evaluate_checked(model, *checked_on_device(model, tokens, targets), knockout)
+
+
+def evaluate_checked(model, tokens, targets, knockout: tuple[int, int] | None = None) -> tuple[float, float]:
+    """evaluate() of (tokens, targets) already on the model's device, checked (checked_on_device)."""
     tally = Tally(model.xp)
-    tokens, targets = model.xp.asarray(tokens), model.xp.asarray(targets)
     n = eval_batch_size(tokens.shape[1])
     for i in range(0, len(tokens), n):
         logits = model.forward(tokens[i : i + n], knockout=knockout, validate=False)[0]  # the cache goes at once

@@ -55,7 +55,7 @@ class Row:
     @property
     def grad_norm(self) -> float:
         """The global gradient norm, before clipping."""
-        return float(np.sqrt(self.grad_sq.sum()))
+        return float(global_norm(np, self.grad_sq))
 
     @property
     def grad_norms(self) -> np.ndarray:
@@ -71,13 +71,19 @@ class Row:
         return problem(self.loss, self.grad_sq, self.update_sq, self.lr)
 
 
+def global_norm(xp, grad_sq):
+    """The global gradient norm, from each tensor's squared norm grad_sq (k,) -> 0-d float64
+    of xp (on the device: no transfer)."""
+    return xp.sqrt(xp.asarray(grad_sq).astype(xp.float64, copy=False).sum())
+
+
 def problem(loss: float, grad_sq, update_sq, lr: float) -> str | None:
     """What was not finite in a step, on the host: its loss, its gradient (grad_sq (k,), before
     clipping) or its update (update_sq (k,)), checked in that order; None if all was. The one
     verdict for both ways of refusing a step: the trainer on the CPU, the fetch on a GPU."""
     if not np.isfinite(loss):
         return f"the loss is {float(loss)}"
-    grad_norm = float(np.sqrt(np.asarray(grad_sq, dtype=np.float64).sum()))
+    grad_norm = float(global_norm(np, grad_sq))
     if not np.isfinite(grad_norm):
         return f"the gradient norm is {grad_norm}"
     if not np.isfinite(update_sq).all():

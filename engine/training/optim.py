@@ -266,7 +266,8 @@ def clip_gradients(grads, norm, max_norm: float):
     if max_norm <= 0:
         return 1.0
     arrays = list(grads.values()) if isinstance(grads, dict) else [grads]
-    if isinstance(norm, (int, float)):
+    if array_module(norm) is np:  # a number on the host (a float, or a 0-d NumPy array)
+        norm = float(norm)
         if norm <= max_norm:
             return 1.0
         factor = max_norm / (norm + 1e-6)  # a Python float: float32 gradients stay float32

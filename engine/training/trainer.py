@@ -6,12 +6,11 @@
     reports = trainer.reports()      the StepReports of those steps, in one transfer
     report = trainer.run_epoch()     steps to the end of the current epoch -> EpochReport
 
-Batches: each epoch visits the training set in a fresh order, drawn from (seed, epoch), so
-a run is a pure function of its configs (bit-identical losses on the same machine) and a
-checkpoint needs no random state to resume exactly; dropout's masks (TrainConfig.dropout,
-training steps only) are drawn from (seed, step) the same way. A step whose loss, gradient
-or update is not finite raises TrainingDiverged and updates nothing: the parameters stay
-those of the last good step. On the CPU it is refused at once; on a GPU the refusal is
+Batches (batches.py): each epoch visits the training set in a fresh order, drawn from
+(seed, epoch), and dropout's masks are drawn from (seed, step), so a run is a pure function
+of its configs and a checkpoint needs no random state to resume exactly. A step whose loss,
+gradient or update is not finite raises TrainingDiverged and updates nothing: the
+parameters stay those of the last good step. On the CPU it is refused at once; on a GPU the refusal is
 decided on the device and told at the next report (figures.py), the trainer set back to
 the step before it.
 
@@ -32,20 +31,17 @@ import numpy as np
 
 from ..analysis.probe import look
 from ..components.dropout import Dropout
-from ..components.embedding import check_tokens
-from ..components.loss import check_targets
 from ..config import ModelConfig, TrainConfig
 from ..model import TransformerEncoder
+from .batches import Batches
 from .best import BestEpoch
-from .evaluation import evaluate, right_and_counted
-from .figures import EpochTotals, Pending, Row, problem, step_vector
+from .evaluation import checked_on_device, evaluate, evaluate_checked, right_and_counted
+from .figures import EpochTotals, Pending, Row, global_norm, problem, step_vector
 from .optim import clip_gradients, learning_rate, make_optimizer, step_if
 from .reports import EpochReport, ProbeReport, StepReport
 from .tasks import Task, make_task
 
 LR_SCALE_LIMITS = (2.0**-10, 2.0**10)  # the factor on the schedule's rate: 1/1024 to 1024
-
-DROPOUT_STREAM = 0x64726F70  # "drop": the middle word of the dropout Generators' seeds, apart from shuffling's
 
 
 class TrainingDiverged(RuntimeError):
@@ -84,22 +80,20 @@ class Trainer:
             train_cfg.eps, train_cfg.weight_decay, layout=self.model.layout,
         )  # fmt: skip
         self._grad = self.xp.empty(self.model.layout.size, dtype=self.model.cfg.dtype)  # the flat gradient
-        n = len(self.task.train_tokens)
-        self.steps_per_epoch = math.ceil(n / train_cfg.batch_size)
+        self.batches = Batches(train_cfg, self.task, self.model)  # the task's sequences on the device, checked
+        self.steps_per_epoch = self.batches.steps_per_epoch
+        # the validation set, checked and copied once for every epoch's end
+        self._val = checked_on_device(self.model, self.task.val_tokens, self.task.val_targets)
         self.total_steps = self.steps_per_epoch * train_cfg.epochs
         self.step_count = 0  # optimizer steps done
         self.seconds = 0.0  # time spent inside step()
         self._totals = EpochTotals()  # this epoch so far
-        self._order_epoch = -1
-        self._order = None  # this epoch's order of the training sequences, on the device
         self._lr_scale = 1.0
         self.best = BestEpoch()  # the epoch with the lowest validation loss so far
         self._on_host = self.xp is np  # NumPy: a step's figures need no transfer, refusals are decided at once
         self._pending = Pending()  # the figures of the steps not yet fetched from the device (figures.py)
         self._ok = None  # on a device: 0-d bool, False once a pending step was refused; None: all fetched
         self._unreturned: deque[Row] = deque(maxlen=self.steps_per_epoch)  # fetched, not yet reported
-        task = self.task
-        self._train_tokens, self._train_targets = self._checked_on_device(task.train_tokens, task.train_targets)
 
     @property
     def lr_scale(self) -> float:
@@ -136,32 +130,12 @@ class Trainer:
 
     # ------------------------------------------------------------------------------ steps
     def batch(self, step: int):
-        """The (tokens, targets) of 0-based optimizer step `step`, each (B, T), on the model's
-        device: the task's sequences went there once, and each epoch's order goes there once."""
-        epoch, i = divmod(step, self.steps_per_epoch)
-        if epoch != self._order_epoch:
-            rng = np.random.default_rng([self.train_cfg.seed, epoch])
-            self._order = self.xp.asarray(rng.permutation(len(self.task.train_tokens)))
-            self._order_epoch = epoch
-        bs = self.train_cfg.batch_size
-        rows = self._order[i * bs : (i + 1) * bs]
-        return self._train_tokens[rows], self._train_targets[rows]
-
-    def _checked_on_device(self, tokens: np.ndarray, targets: np.ndarray):
-        """A task's (tokens, targets) checked once, here on the host, and copied to the device
-        once: the steps use them unchecked (a check on the GPU would be a transfer back)."""
-        check_tokens(tokens, self.model.cfg.vocab_size)
-        check_targets(targets, (*tokens.shape, self.model.cfg.vocab_size))
-        return self.xp.asarray(tokens), self.xp.asarray(targets)
+        """The (tokens, targets) of 0-based optimizer step `step`, each (B, T), on the model's device."""
+        return self.batches.batch(step)
 
     def dropout(self, step: int) -> Dropout | None:
-        """The dropout masks of 0-based optimizer step `step` (None when TrainConfig.dropout
-        is 0): drawn from a Generator seeded from (seed, step), a stream apart from the
-        shuffling's, so a run and a resumed run draw the same masks at every step."""
-        p = self.train_cfg.dropout
-        if p == 0:
-            return None
-        return Dropout(p, np.random.default_rng([self.train_cfg.seed, DROPOUT_STREAM, step]))
+        """The dropout masks of 0-based optimizer step `step`, or None (batches.py)."""
+        return self.batches.dropout(step)
 
     @np.errstate(over="ignore", invalid="ignore", divide="ignore")  # inf and nan are refused below, not warned
     def step(self, report: bool = True) -> StepReport | None:
@@ -184,8 +158,7 @@ class Trainer:
         scale = self.lr_scale  # read once: the lab's keys set it from another thread, without the lock
         lr = self.next_lr(scale)
         if cfg.clip > 0:
-            norm = xp.sqrt(grad_sq.astype(xp.float64).sum())  # 0-d; a float on the host
-            clip_gradients(g, float(norm) if self._on_host else norm, cfg.clip)
+            clip_gradients(g, global_norm(xp, grad_sq), cfg.clip)
         u = self.optimizer.updates(model.flat, g, lr)  # (P,) the parameters and the state untouched yet
         update_sq = model.layout.sums(u * u)  # (tensors,)
         vector = step_vector(xp, loss, right, counted, grad_sq, update_sq)  # (3 + 2k,)
@@ -268,7 +241,7 @@ class Trainer:
         t, names = self._totals, list(self.model.params)
         self._totals = EpochTotals()
         self.model.release_workspace()  # the training pass's arrays are not held through evaluation
-        val_loss, val_acc = self.evaluate(self.task.val_tokens, self.task.val_targets)
+        val_loss, val_acc = evaluate_checked(self.model, *self._val)
         new_best, best = self.best.update(self.epoch, self.step_count, val_loss), self.best
         patience = self.train_cfg.patience
         return EpochReport(

@@ -7,14 +7,14 @@ import threading
 import numpy as np
 import pytest
 
-import engine.model
+import engine.runtime.workspace
 from engine import ModelConfig, TransformerEncoder
 from engine.components import loss
 from engine.components.dropout import Dropout, Fixed
 from engine.runtime.backend import to_numpy
 from engine.runtime.workspace import CACHE_LINE, Workspace, aligned_empty
 
-# large enough that a pass takes the workspace (engine.model.WORKSPACE_MIN_BYTES) and page-faults without it
+# large enough that a pass takes the workspace (engine.runtime.workspace.WORKSPACE_MIN_BYTES) and page-faults without it
 MID = dict(vocab_size=48, seq_len=16, d_model=64, n_heads=4, n_layers=2, d_ff=256)
 
 
@@ -35,7 +35,7 @@ def fresh_loss_and_grads(model, tokens, targets, dropout=None):
 
 
 def workspace_of(model) -> Workspace:
-    return model._local.workspace
+    return model.workspaces.local.workspace
 
 
 def snapshot(grads: dict) -> dict:
@@ -118,8 +118,8 @@ def test_a_small_pass_takes_fresh_arrays(monkeypatch):
     model = TransformerEncoder(ModelConfig(), seed=0)  # the original: (1, 4) batches are a few hundred bytes
     tokens, targets = batch(model.cfg, B=1)
     model.loss_and_grads(tokens, targets)
-    assert getattr(model._local, "workspace", None) is None
-    monkeypatch.setattr(engine.model, "WORKSPACE_MIN_BYTES", 0)  # the same pass through a workspace
+    assert getattr(model.workspaces.local, "workspace", None) is None
+    monkeypatch.setattr(engine.runtime.workspace, "WORKSPACE_MIN_BYTES", 0)  # the same pass through a workspace
     want = fresh_loss_and_grads(model, tokens, targets)
     got = model.loss_and_grads(tokens, targets)
     assert got[0] == want[0]
@@ -295,7 +295,7 @@ def test_the_gpu_path_takes_no_workspace_and_fills_grad_out(fake_gpu):
     gpu = TransformerEncoder(cfg, seed=12, device="gpu")
     flat = fake_gpu.zeros(gpu.layout.size, dtype=cfg.dtype)
     value, grads, logits = gpu.forward_backward(gpu.xp.asarray(tokens), gpu.xp.asarray(targets), grad_out=flat)
-    assert getattr(gpu._local, "workspace", None) is None
+    assert getattr(gpu.workspaces.local, "workspace", None) is None
     assert isinstance(logits, fake_gpu.ndarray) and float(value) == pytest.approx(want_loss, rel=1e-12)
     for k, g in grads.items():
         assert isinstance(g, fake_gpu.ndarray) and np.shares_memory(g, flat), k
