@@ -16,6 +16,8 @@ Times are medians after warm-up; both libraries use the same number of threads.
 from __future__ import annotations
 
 import argparse
+import importlib
+import inspect
 import os
 import platform
 import statistics
@@ -29,10 +31,10 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.dirname(__file__))
 
-from engine import ModelConfig, TransformerEncoder  # noqa: E402
+import engine  # noqa: E402
+from engine import ModelConfig  # noqa: E402
 from engine.runtime import fused  # noqa: E402
 from engine.runtime.backend import get_backend  # noqa: E402
-from engine.training.optim import Adam  # noqa: E402
 from tfnp_tui.malloc import keep_freed_memory  # noqa: E402
 
 # name: (vocab, seq_len, d_model, heads, layers, d_ff, batch)
@@ -54,9 +56,9 @@ class Result:
     peak_bytes: int | None = None
 
 
-def model_config(name: str) -> tuple[ModelConfig, int]:
+def model_config(name: str, lib=engine) -> tuple[ModelConfig, int]:
     V, T, C, H, L, F, B = CONFIGS[name]
-    return ModelConfig(vocab_size=V, seq_len=T, d_model=C, n_heads=H, n_layers=L, d_ff=F), B
+    return lib.ModelConfig(vocab_size=V, seq_len=T, d_model=C, n_heads=H, n_layers=L, d_ff=F), B
 
 
 def train_flops(cfg: ModelConfig, B: int) -> float:
@@ -104,21 +106,26 @@ def syncer(xp, device: str):
     return (lambda: xp.cuda.Device().synchronize()) if device == "gpu" else (lambda: None)
 
 
-def engine_step(name: str, device: str):
-    """(forward+backward, full step, sync) closures for the engine at config `name`, and the model."""
-    cfg, B = model_config(name)
+def engine_step(name: str, device: str, lib=engine):
+    """(forward+backward, full step, sync) closures for the engine at config `name`, and the
+    model. lib: the engine package (compare_engines.py passes an earlier commit's)."""
+    cfg, B = model_config(name, lib)
     xp = get_backend(device)
     sync = syncer(xp, device)
-    model = TransformerEncoder(cfg, seed=0, device=device)
+    model = lib.TransformerEncoder(cfg, seed=0, device=device)
     tokens, targets = (xp.asarray(a) for a in batch(cfg, B))
-    optimizer = Adam(layout=model.layout)
+    optimizer = importlib.import_module(lib.__name__ + ".training.optim").Adam(layout=model.layout)
     flat_grad = xp.empty(model.layout.size, dtype=cfg.dtype)
+    writes_into = "grad_out" in inspect.signature(model.forward_backward).parameters  # not before issue 13
 
     def fwd_bwd():
         return model.loss_and_grads(tokens, targets)
 
     def step():  # as the Trainer does it: the gradients into its flat vector, one Adam update over it
-        model.forward_backward(tokens, targets, grad_out=flat_grad)
+        if writes_into:
+            model.forward_backward(tokens, targets, grad_out=flat_grad)
+        else:
+            model.layout.flatten(fwd_bwd()[1], out=flat_grad)
         u = optimizer.updates(model.flat, flat_grad, 1e-4)
         optimizer.commit()
         model.flat -= u

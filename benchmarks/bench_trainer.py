@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.dirname(__file__))
+
+from bench_engine import median_time, syncer  # noqa: E402
 
 from engine import ModelConfig, TrainConfig  # noqa: E402
 from engine.runtime import fused  # noqa: E402
@@ -30,29 +32,15 @@ SETUPS = {  # the issue's two setups: the reverse task's model, and a copy model
 }  # fmt: skip
 
 
-def synchronize(trainer: Trainer):
-    if trainer.xp.__name__ == "cupy":
-        return trainer.xp.cuda.Device().synchronize
-    return lambda: None
-
-
 def timed(fn, sync, runs: int) -> float:
-    """Median seconds of fn() over `runs`, after two warm-up calls."""
-    fn(), fn()
-    sync()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    """Median seconds of fn() over `runs`, after warm-up calls."""
+    return median_time(fn, sync, 0, min_runs=runs)
 
 
 def step_costs(name: str, device: str, runs: int) -> tuple[float, float]:
     model_kw, train_kw = SETUPS[name]
     trainer = Trainer(ModelConfig(**model_kw), TrainConfig(**train_kw, device=device, epochs=1000))
-    model, sync = trainer.model, synchronize(trainer)
+    model, sync = trainer.model, syncer(trainer.xp, device)
     tokens, targets = trainer.batch(0)
 
     def bare():
@@ -74,7 +62,7 @@ def epoch_end_share(device: str, epochs: int) -> tuple[float, float]:
     """(wall seconds of a headless-like reverse run of `epochs`, seconds of it at epoch ends)."""
     model_kw, train_kw = SETUPS["reverse"]
     trainer = Trainer(ModelConfig(**model_kw), TrainConfig(**train_kw, device=device, epochs=epochs))
-    sync = synchronize(trainer)
+    sync = syncer(trainer.xp, device)
     real_end, at_ends = trainer._end_epoch, []
 
     def end_epoch(last):

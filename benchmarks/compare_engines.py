@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import inspect
 import io
 import os
 import statistics
@@ -28,13 +27,11 @@ import tarfile
 import tempfile
 import time
 
-import numpy as np
-
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(__file__))
 
-from bench_engine import CONFIGS, batch  # noqa: E402
+from bench_engine import CONFIGS, engine_step  # noqa: E402
 
 from tfnp_tui.malloc import keep_freed_memory  # noqa: E402
 
@@ -54,25 +51,9 @@ def load_engine_of(commit: str, into: str):
 
 
 def closures(lib, config: str) -> dict:
-    """{"fwd+bwd": ..., "step": ...} for the engine package `lib` at `config`."""
-    V, T, C, H, L, F, B = CONFIGS[config]
-    cfg = lib.ModelConfig(vocab_size=V, seq_len=T, d_model=C, n_heads=H, n_layers=L, d_ff=F)
-    model = lib.TransformerEncoder(cfg, seed=0)
-    tokens, targets = batch(cfg, B)
-    optimizer = importlib.import_module(lib.__name__ + ".training.optim").Adam(layout=model.layout)
-    flat_grad = np.empty(model.layout.size, dtype=cfg.dtype)
-    writes_into = "grad_out" in inspect.signature(model.forward_backward).parameters
-
-    def step():  # the gradients into the flat vector (written there as they come, where the engine can)
-        if writes_into:
-            model.forward_backward(tokens, targets, grad_out=flat_grad)
-        else:
-            model.layout.flatten(model.loss_and_grads(tokens, targets)[1], out=flat_grad)
-        u = optimizer.updates(model.flat, flat_grad, 1e-4)
-        optimizer.commit()
-        model.flat -= u
-
-    return {"fwd+bwd": lambda: model.loss_and_grads(tokens, targets), "step": step}
+    """{"fwd+bwd": ..., "step": ...} for the engine package `lib` at `config`, as bench_engine.py times them."""
+    fwd_bwd, step, _, _ = engine_step(config, "cpu", lib)
+    return {"fwd+bwd": fwd_bwd, "step": step}
 
 
 def compare(earlier, now, rounds: int) -> tuple[float, float, list[float]]:

@@ -128,9 +128,9 @@ def as_float64(a):
     return a.copy() if isinstance(a, np.ndarray) else a
 
 
-def run(case: Case, convert=lambda a: a, scratch_none: bool = False) -> tuple[list, list]:
+def run(case: Case, convert=lambda a: a, scratch_none: bool = False) -> list:
     """Run the pass on the case's arguments, each array put through convert (to a device, say):
-    -> (the arguments as run, what it wrote and returned, in the order of case.expected)."""
+    -> what it wrote and returned, in the order of case.expected."""
     from engine.runtime import backend, fused
 
     args = [None if scratch_none and i in case.scratch else convert(a.copy()) if isinstance(a, np.ndarray) else a
@@ -138,4 +138,4 @@ def run(case: Case, convert=lambda a: a, scratch_none: bool = False) -> tuple[li
     first = next(a for a in args if a is not None and not isinstance(a, (int, float)))
     result = fused.ALL[case.name][backend.array_module(first)](*args)
     returned = list(result) if isinstance(result, tuple) else [result]
-    return args, [args[i] for i in case.writes] + (returned if case.returns else [])
+    return [args[i] for i in case.writes] + (returned if case.returns else [])

@@ -61,14 +61,20 @@ def trained_batch() -> tuple:
     return trainer.model, trainer.task.train_tokens[:2], trainer.task.train_targets[:2]
 
 
+def batch(cfg: ModelConfig, B: int = 3, T: int | None = None, seed: int = 0):
+    """Random (tokens, targets) (B, T) for cfg (T: its seq_len by default), two targets ignored."""
+    rng = np.random.default_rng(seed)
+    T = T or cfg.seq_len
+    tokens = rng.integers(0, cfg.vocab_size, (B, T))
+    targets = rng.integers(0, cfg.vocab_size, (B, T))
+    targets[0, 1] = targets[-1, -1] = -1  # ignored positions
+    return tokens, targets
+
+
 def fresh(seed: int = 0, B: int = 3):
     """A fresh float64 default model and a batch with two ignored targets."""
     cfg = ModelConfig(dtype="float64")
-    rng = np.random.default_rng(seed)
-    tokens = rng.integers(0, cfg.vocab_size, (B, cfg.seq_len))  # (B, T)
-    targets = rng.integers(0, cfg.vocab_size, (B, cfg.seq_len))  # (B, T)
-    targets[0, 1] = targets[-1, -1] = -1
-    return TransformerEncoder(cfg, seed=seed), tokens, targets
+    return TransformerEncoder(cfg, seed=seed), *batch(cfg, B, seed=seed)
 
 
 @functools.cache

@@ -12,8 +12,8 @@ from torch_reference import TorchEncoder, grads_in_our_names, load_params  # noq
 
 from engine import ModelConfig, TransformerEncoder  # noqa: E402
 
-from .gradients import max_norm_error  # noqa: E402
-from .test_model import CONFIGS, batch  # noqa: E402
+from .gradients import batch, max_norm_error  # noqa: E402
+from .test_model import CONFIGS  # noqa: E402
 
 
 @pytest.mark.parametrize("name", CONFIGS)

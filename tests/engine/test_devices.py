@@ -15,7 +15,8 @@ from engine.training import checkpoint
 from engine.training.trainer import Trainer
 
 from . import fake_cupy
-from .test_model import CONFIGS, batch
+from .gradients import batch
+from .test_model import CONFIGS
 
 
 def test_the_cpu_path_never_imports_cupy():

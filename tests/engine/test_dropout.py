@@ -16,7 +16,7 @@ from engine.runtime.memory import training_bytes
 from engine.training import checkpoint
 from engine.training.trainer import Trainer
 
-from .test_model import batch
+from .gradients import batch
 
 SITES = BlockMasks._fields  # attn, attn_out, ffn, ffn_out: PyTorch's attention dropout, dropout1, dropout, dropout2
 MODELS = {

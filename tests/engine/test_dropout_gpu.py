@@ -8,8 +8,7 @@ from engine import ModelConfig, TransformerEncoder
 from engine.components.dropout import Dropout
 from engine.runtime.backend import DeviceError, get_backend, to_numpy
 
-from .gradients import max_norm_error
-from .test_model import batch
+from .gradients import batch, max_norm_error
 
 try:
     get_backend("gpu")

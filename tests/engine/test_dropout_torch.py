@@ -24,8 +24,7 @@ from torch_reference import TorchEncoder, grads_in_our_names, load_params  # noq
 from engine import ModelConfig, TransformerEncoder  # noqa: E402
 from engine.components.dropout import Dropout, Fixed  # noqa: E402
 
-from .gradients import max_norm_error  # noqa: E402
-from .test_model import batch  # noqa: E402
+from .gradients import batch, max_norm_error  # noqa: E402
 
 
 class Multiply(nn.Module):

@@ -7,8 +7,8 @@ import pytest
 from engine import ModelConfig, TransformerEncoder
 from engine.components import loss as cross_entropy
 
-from .gradients import max_norm_error
-from .test_model import CONFIGS, batch
+from .gradients import batch, max_norm_error
+from .test_model import CONFIGS
 
 
 def arrays_in(obj):

@@ -39,7 +39,7 @@ def test_every_fused_pass_has_a_case():
 @pytest.mark.parametrize("label, i", CASES)
 def test_each_pass_computes_its_formula(label, i, dtype):
     case = cases(dtype)[i]
-    args, results = run(case)
+    results = run(case)
     expected = case.expected(*(as_float64(a) for a in case.args))
     assert len(results) == len(expected)
     for got, want in zip(results, expected):
@@ -54,8 +54,8 @@ def test_a_scratch_of_none_gives_the_same_numbers(label, i):
     """On a GPU the scratch arguments are None (the kernel keeps them in registers); on the CPU
     they are arrays of the workspace, or None, when NumPy allocates them."""
     case = cases("float32")[i]
-    _, given = run(case)
-    _, none = run(case, scratch_none=True)
+    given = run(case)
+    none = run(case, scratch_none=True)
     for a, b in zip(given, none):
         np.testing.assert_array_equal(a, b, err_msg=label)
 
@@ -63,9 +63,9 @@ def test_a_scratch_of_none_gives_the_same_numbers(label, i):
 @pytest.mark.parametrize("label, i", CASES)
 def test_on_the_stand_in_each_pass_is_one_launch_with_numpys_numbers(fake_gpu, label, i):
     case = cases("float32")[i]
-    _, on_host = run(case)
+    on_host = run(case)
     COUNTS.clear()
-    args, on_device = run(case, fake_gpu.asarray)
+    on_device = run(case, fake_gpu.asarray)
     assert COUNTS["launches"] == 1, label
     for device, host in zip(on_device, on_host):
         assert isinstance(device, fake_gpu.ndarray)

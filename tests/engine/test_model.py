@@ -10,7 +10,7 @@ from engine.components.positional import sinusoidal
 from engine.gradcheck import check_model
 from engine.params import param_shapes
 
-from .gradients import checked_in_every_entry, trained_batch
+from .gradients import batch, checked_in_every_entry, trained_batch
 
 CONFIGS = {
     "original": dict(),
@@ -19,15 +19,6 @@ CONFIGS = {
     "2 heads, pre-LN, causal": dict(n_heads=2, norm_first=True, causal=True, seq_len=6),
     "2 layers, GELU, post-LN": dict(n_layers=2, activation="gelu", d_model=16, d_ff=24),
 }
-
-
-def batch(cfg: ModelConfig, B: int = 3, T: int | None = None, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    T = T or cfg.seq_len
-    tokens = rng.integers(0, cfg.vocab_size, (B, T))
-    targets = rng.integers(0, cfg.vocab_size, (B, T))
-    targets[0, 1] = targets[-1, -1] = -1  # ignored positions
-    return tokens, targets
 
 
 @pytest.mark.parametrize("name", CONFIGS)

@@ -14,16 +14,15 @@ from engine.components.dropout import Dropout, Fixed
 from engine.runtime.backend import to_numpy
 from engine.runtime.workspace import CACHE_LINE, Workspace, aligned_empty
 
+from . import gradients
+
 # large enough that a pass takes the workspace (engine.runtime.workspace.WORKSPACE_MIN_BYTES) and page-faults without it
 MID = dict(vocab_size=48, seq_len=16, d_model=64, n_heads=4, n_layers=2, d_ff=256)
 
 
 def batch(cfg: ModelConfig, B: int = 16, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    tokens = rng.integers(0, cfg.vocab_size, (B, cfg.seq_len))
-    targets = rng.integers(0, cfg.vocab_size, (B, cfg.seq_len))
-    targets[0, 1] = targets[-1, -1] = -1  # ignored positions
-    return tokens, targets
+    """gradients.batch, 16 sequences by default: enough for a pass through the workspace."""
+    return gradients.batch(cfg, B, seed=seed)
 
 
 def fresh_loss_and_grads(model, tokens, targets, dropout=None):
